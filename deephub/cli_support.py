@@ -1,0 +1,64 @@
+"""Flag helpers shared by the entry points: override checks, parsers, one-line errors."""
+
+import ast
+import sys
+
+import ml_collections
+from absl import flags
+from ml_collections import config_flags
+
+from deephub import variants
+
+_CONFIG_PREFIX = "--config."
+
+
+def flag_value(argv: list[str], name: str) -> str | None:
+  """Returns the value of `--name=V` or `--name V` in argv, before absl parses it."""
+  for i, arg in enumerate(argv):
+    if arg.startswith(f"--{name}="):
+      return arg.split("=", 1)[1]
+    if arg == f"--{name}" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def check_overrides(argv: list[str], config: ml_collections.ConfigDict) -> None:
+  """Raises a UserError naming the closest keys for any unknown `--config.KEY`."""
+  for arg in argv:
+    if arg.startswith(_CONFIG_PREFIX):
+      key = arg[len(_CONFIG_PREFIX) :].split("=", 1)[0]
+      variants.check_key(config, key)
+
+
+def exit_with(error: Exception) -> None:
+  """Prints a user error as one line and exits 2 (no traceback)."""
+  message = " ".join(str(error).split())
+  print(f"deephub: error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+class _ListParser(flags.ArgumentParser):
+  """Parses a list override: a Python literal list, else one string item.
+
+  `--config.train.train_feeder.file_patterns=/data/train-*` gives a list of
+  one glob; `="['a-*', 'b-*']"` gives two. Nothing is evaluated as code.
+  """
+
+  def parse(self, argument):
+    if isinstance(argument, list):
+      return argument
+    try:
+      value = ast.literal_eval(argument)
+    except (ValueError, SyntaxError):
+      return [argument]
+    if isinstance(value, (list, tuple)):
+      return list(value)
+    return [value]
+
+  def flag_type(self):
+    return "list"
+
+
+def register_config_parsers() -> None:
+  """Lets `--config.` override list fields (ml-collections knows only scalars and tuples)."""
+  config_flags.register_flag_parser_for_type(list, _ListParser())

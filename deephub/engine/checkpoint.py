@@ -1,0 +1,191 @@
+"""Name-based checkpoints in the Estimator layout.
+
+An Estimator restores by variable *name*, so deephub writes tensor bundles
+whose keys are TF1 names (`toy/w1`, `global_step`, `toy/w1/Adam`,
+`beta1_power`) rather than `tf.train.Checkpoint` object paths, plus the text
+`checkpoint` state file that `tf.train.latest_checkpoint` reads.
+
+Writes are crash-safe from a reader's point of view: the bundle is written
+under a temporary prefix and merged into place, and only then does the state
+file, replaced atomically, point at it.
+"""
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Mapping
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from deephub.errors import UserError
+
+_PREFIX = "model.ckpt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One checkpoint key: how to read its value and how to restore it."""
+
+  read: Callable[[], tf.Tensor]
+  assign: Callable[[tf.Tensor], None]
+  dtype: tf.DType
+
+
+def variable_entry(variable) -> Entry:
+  """An entry that saves and restores `variable` as is."""
+  return Entry(
+    read=lambda: tf.convert_to_tensor(variable), assign=variable.assign, dtype=tf.as_dtype(variable.dtype)
+  )
+
+
+# Keras 3 names optimizer slots `<optimizer>/<var path with _>_<slot>`; TF1
+# names them `<var>/<Optimizer>[_N]`. Only optimizers listed here can write
+# Estimator-readable checkpoints.
+_TF1_SLOT_NAMES = {
+  "adam": {"momentum": "Adam", "velocity": "Adam_1"},
+  "sgd": {"momentum": "Momentum"},
+}
+
+
+def optimizer_entries(
+  optimizer: keras.optimizers.Optimizer, variables: Mapping[str, tf.Variable]
+) -> dict[str, Entry]:
+  """Maps a built Keras optimizer's state onto TF1 checkpoint keys.
+
+  For Adam the TF1 scalars `beta1_power` / `beta2_power` are derived from the
+  Keras step counter: after t updates TF1 holds beta^(t+1). Restoring inverts
+  that (from beta2_power, which stays representable in float32 far longer).
+
+  Args:
+    optimizer: the optimizer, already built on the model variables.
+    variables: model variables by checkpoint name.
+
+  Raises:
+    UserError: an optimizer whose slots have no TF1 naming here.
+  """
+  kind = type(optimizer).__name__.lower()
+  if kind not in _TF1_SLOT_NAMES:
+    raise UserError(
+      f"optimizer {type(optimizer).__name__} has no Estimator checkpoint naming; "
+      f"use one of {', '.join(_TF1_SLOT_NAMES)}"
+    )
+  by_path = {v.path: v for v in optimizer.variables}
+  entries = {}
+  for name, variable in variables.items():
+    if not variable.trainable:
+      continue
+    for keras_slot, tf1_slot in _TF1_SLOT_NAMES[kind].items():
+      slot = by_path.get(f"{optimizer.name}/{variable.path.replace('/', '_')}_{keras_slot}")
+      if slot is not None:
+        entries[f"{name}/{tf1_slot}"] = variable_entry(slot)
+  if kind == "adam":
+    iterations = optimizer.iterations
+    for key, beta in (("beta1_power", optimizer.beta_1), ("beta2_power", optimizer.beta_2)):
+      entries[key] = Entry(
+        read=lambda beta=beta: tf.pow(tf.constant(beta, tf.float32), tf.cast(iterations + 1, tf.float32)),
+        assign=lambda value, beta=beta: _restore_iterations(iterations, value, beta),
+        dtype=tf.float32,
+      )
+  return entries
+
+
+def _restore_iterations(iterations, beta_power: tf.Tensor, beta: float) -> None:
+  """Sets the Keras step count t from beta^(t+1), when the value still tells."""
+  value = float(beta_power)
+  if 0.0 < value < 1.0 and math.isfinite(value):
+    iterations.assign(max(0, round(math.log(value) / math.log(beta)) - 1))
+
+
+class CheckpointSaver:
+  """Saves and restores named entries as `model_dir/model.ckpt-<step>`."""
+
+  def __init__(self, model_dir: str, entries: Mapping[str, Entry], *, keep_checkpoint_max: int = 5):
+    """Args:
+    model_dir: folder of the checkpoints and the `checkpoint` state file.
+    entries: checkpoint key -> Entry; must include `global_step`.
+    keep_checkpoint_max: newest checkpoints kept; older ones are deleted.
+    """
+    self.model_dir = model_dir
+    self.entries = dict(entries)
+    self.keep_checkpoint_max = keep_checkpoint_max
+
+  def latest(self) -> str | None:
+    """Path prefix of the newest complete checkpoint, or None."""
+    return tf.train.latest_checkpoint(self.model_dir)
+
+  def save(self, step: int) -> str:
+    """Writes checkpoint `step` and points the state file at it; returns its prefix."""
+    tf.io.gfile.makedirs(self.model_dir)
+    name = f"{_PREFIX}-{step}"
+    prefix = os.path.join(self.model_dir, name)
+    temp_prefix = os.path.join(self.model_dir, f".{name}_temp", "part")
+    keys = sorted(self.entries)
+    tf.raw_ops.SaveV2(
+      prefix=temp_prefix,
+      tensor_names=keys,
+      shape_and_slices=[""] * len(keys),
+      tensors=[self.entries[k].read() for k in keys],
+    )
+    # Merge moves the data file into place and writes the index last.
+    tf.raw_ops.MergeV2Checkpoints(
+      checkpoint_prefixes=[temp_prefix], destination_prefix=prefix, delete_old_dirs=True
+    )
+    listed = [p for p in self._listed() if p != name]
+    kept = listed[-(self.keep_checkpoint_max - 1) :] if self.keep_checkpoint_max > 1 else []
+    kept.append(name)
+    # The state file is replaced atomically, and only after the bundle is complete.
+    _write_state_file(self.model_dir, name, kept)
+    for old in set(listed) - set(kept):  # Only checkpoints the state file tracked.
+      for path in tf.io.gfile.glob(os.path.join(self.model_dir, f"{old}.*")):
+        tf.io.gfile.remove(path)
+    logging.info("Saved checkpoint %s", prefix)
+    return prefix
+
+  def restore(self, prefix: str, *, keys: list[str] | None = None) -> None:
+    """Assigns every entry (or only `keys`) from the checkpoint at `prefix`.
+
+    Raises:
+      UserError: a key is missing from the checkpoint or has another shape.
+    """
+    keys = sorted(keys if keys is not None else self.entries)
+    shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    missing = [k for k in keys if k not in shapes]
+    if missing:
+      raise UserError(
+        f"checkpoint {prefix} lacks {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
+        "it was written by another model or optimizer: use a fresh model_dir"
+      )
+    values = tf.raw_ops.RestoreV2(
+      prefix=prefix,
+      tensor_names=keys,
+      shape_and_slices=[""] * len(keys),
+      dtypes=[self.entries[k].dtype for k in keys],
+    )
+    for key, value in zip(keys, values, strict=False):
+      expected = self.entries[key].read().shape
+      if list(expected) != list(value.shape):
+        raise UserError(
+          f"checkpoint {prefix}: {key} has shape {list(value.shape)}, the model "
+          f"{list(expected)}; use a fresh model_dir or the matching config"
+        )
+      self.entries[key].assign(value)
+
+  def _listed(self) -> list[str]:
+    """Checkpoint names in the state file, oldest first, relative to model_dir."""
+    state = tf.train.get_checkpoint_state(self.model_dir)
+    if state is None:
+      return []
+    return [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+
+
+def _write_state_file(model_dir: str, latest: str, kept: list[str]) -> None:
+  """Atomically replaces the text-format `CheckpointState` file (relative paths)."""
+  lines = [f'model_checkpoint_path: "{latest}"']
+  lines += [f'all_model_checkpoint_paths: "{name}"' for name in kept]
+  path = os.path.join(model_dir, "checkpoint")
+  temp = f"{path}.tmp"
+  with tf.io.gfile.GFile(temp, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  tf.io.gfile.rename(temp, path, overwrite=True)

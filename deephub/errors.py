@@ -1,0 +1,29 @@
+"""Errors that are the user's to fix.
+
+Entry points print a `UserError` as one line (no traceback) and exit non-zero;
+anything else is a bug and keeps its traceback.
+"""
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+  """Bad input (config, data, paths): the message says what to do."""
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:
+  """Returns "'a', 'b'" for the candidates closest to `name`, or a fallback.
+
+  Args:
+    name: the misspelt key or name.
+    candidates: the valid ones.
+    n: at most this many suggestions.
+  """
+  candidates = list(candidates)
+  matches = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+  if not matches:
+    # Fall back to keys that share the last dotted part, then to anything.
+    last = name.rsplit(".", 1)[-1]
+    matches = [c for c in candidates if c.rsplit(".", 1)[-1] == last][:n] or candidates[:n]
+  return ", ".join(repr(m) for m in matches) if matches else "(none)"

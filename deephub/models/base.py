@@ -1,0 +1,68 @@
+"""What a deephub model provides to the engine.
+
+A model owns its network (Keras 3 layers whose variable paths become the
+checkpoint keys), its loss, its optimizer, the scalars it wants summarised
+while training, its eval metrics and its predictions. The engine owns the
+loop, the step counter and the files.
+"""
+
+import abc
+from collections.abc import Mapping, Sequence
+
+import keras
+import tensorflow as tf
+
+Tensors = Mapping[str, tf.Tensor]
+
+
+class Model(abc.ABC):
+  """Base class of registry models; subclasses take their config params as kwargs."""
+
+  def __init__(self, *, feature_names: Sequence[str], label_names: Sequence[str]):
+    """Args:
+    feature_names: feature keys in `features_map` order.
+    label_names: label keys in `labels_map` order.
+    """
+    self.feature_names = list(feature_names)
+    self.label_names = list(label_names)
+
+  @property
+  @abc.abstractmethod
+  def network(self) -> keras.layers.Layer:
+    """The layer that holds every variable, built in `__init__`."""
+
+  @abc.abstractmethod
+  def __call__(self, features: Tensors, *, training: bool) -> dict[str, tf.Tensor]:
+    """Returns the model outputs (for classifiers: `{'logits': ...}`)."""
+
+  @abc.abstractmethod
+  def loss(self, labels: Tensors, outputs: Tensors) -> tf.Tensor:
+    """Returns the per-example loss, shape [batch]; the engine averages it."""
+
+  @abc.abstractmethod
+  def optimizer(self) -> keras.optimizers.Optimizer:
+    """Returns a new optimizer; called once per run."""
+
+  def train_summaries(
+    self, labels: Tensors, outputs: Tensors, optimizer: keras.optimizers.Optimizer
+  ) -> dict[str, tf.Tensor]:
+    """Scalars summarised while training, besides `loss`. Default: none."""
+    del labels, outputs, optimizer
+    return {}
+
+  def eval_metrics(self, labels: Tensors, outputs: Tensors) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
+    """Returns `{name: (sum, count)}` per batch; the engine reports sum/count over the pass."""
+    del labels, outputs
+    return {}
+
+  def predictions(self, outputs: Tensors) -> dict[str, tf.Tensor]:
+    """What serving returns. Default: the outputs themselves."""
+    return dict(outputs)
+
+  @property
+  def trainable_variables(self) -> list[tf.Variable]:
+    return list(self.network.trainable_variables)
+
+  def named_variables(self) -> dict[str, tf.Variable]:
+    """Every network variable by its path (`toy/w1`), the checkpoint key."""
+    return {variable.path: variable for variable in self.network.weights}

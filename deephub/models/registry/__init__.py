@@ -1,0 +1,1 @@
+"""Models shipped with deephub; `model.type: 'file:Class'` looks here."""

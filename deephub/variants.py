@@ -1,0 +1,99 @@
+"""Finding, loading and recording variant configs.
+
+A variant name resolves to `<variants_dir>/<name>.py`, a file whose
+`get_config()` returns a ConfigDict. The default variants dir is the
+repository's `configs/variants` (mapped to `deephub/configs/variants` by a
+non-editable install).
+"""
+
+import importlib.util
+import json
+import os
+
+import ml_collections
+import yaml
+
+from deephub.errors import UserError, closest
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def default_variants_dir() -> str:
+  """`configs/variants` of the installed package, else of the source checkout."""
+  for root in (os.path.join(_PACKAGE_DIR, "configs"), os.path.join(os.path.dirname(_PACKAGE_DIR), "configs")):
+    path = os.path.join(root, "variants")
+    if os.path.isdir(path):
+      return path
+  raise UserError("deephub's configs/variants folder is missing; reinstall deephub or pass --variants_dir")
+
+
+def available_variants(variants_dir: str) -> list[str]:
+  """Names of the variant files in `variants_dir`."""
+  if not os.path.isdir(variants_dir):
+    return []
+  return sorted(
+    name[:-3] for name in os.listdir(variants_dir) if name.endswith(".py") and not name.startswith("_")
+  )
+
+
+def find_variant(name: str, variants_dir: str | None = None) -> str:
+  """Returns the path of variant `name`.
+
+  Raises:
+    UserError: no such variant; the message lists the closest names.
+  """
+  variants_dir = variants_dir or default_variants_dir()
+  path = os.path.join(variants_dir, f"{name}.py")
+  if not os.path.isfile(path):
+    raise UserError(
+      f"Cannot find variant with name {name!r} in {variants_dir}; available: "
+      f"{closest(name, available_variants(variants_dir))}"
+    )
+  return path
+
+
+def load_variant(name: str, variants_dir: str | None = None) -> ml_collections.ConfigDict:
+  """Imports the variant file and returns its locked `get_config()`."""
+  path = find_variant(name, variants_dir)
+  spec = importlib.util.spec_from_file_location(f"deephub_variant_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.lock()
+  return config
+
+
+def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+  """Every dotted key path of the config, nested sections included."""
+  keys = []
+  for key, value in config.items():
+    path = f"{prefix}{key}"
+    keys.append(path)
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+      keys.extend(
+        flat_keys(
+          value if isinstance(value, ml_collections.ConfigDict) else ml_collections.ConfigDict(value),
+          f"{path}.",
+        )
+      )
+  return keys
+
+
+def check_key(config: ml_collections.ConfigDict, key: str) -> None:
+  """Raises a UserError naming the closest keys when `key` is not in the config."""
+  keys = flat_keys(config)
+  if key not in keys:
+    raise UserError(f"unknown config key {key!r}; closest: {closest(key, keys)}")
+
+
+def write_resolved_config(config: ml_collections.ConfigDict, model_dir: str) -> None:
+  """Writes the config as `config.json` and the legacy `experiment_params.yaml`."""
+  import tensorflow as tf  # Deferred: config handling must not load TensorFlow.
+
+  tf.io.gfile.makedirs(model_dir)
+  as_dict = config.to_dict()
+  with tf.io.gfile.GFile(os.path.join(model_dir, "config.json"), "w") as f:
+    f.write(json.dumps(as_dict, indent=2, sort_keys=False) + "\n")
+  with tf.io.gfile.GFile(os.path.join(model_dir, "experiment_params.yaml"), "w") as f:
+    # safe_dump: the file holds plain data, never Python object tags.
+    f.write(yaml.safe_dump(as_dict, sort_keys=False))

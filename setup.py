@@ -1,0 +1,33 @@
+"""deephub: TensorFlow 2 experimentation framework (see README.md)."""
+
+from setuptools import find_packages, setup
+
+setup(
+  name="deephub",
+  version="0.1.0",
+  description="Train and evaluate TensorFlow 2 variants in Estimator-compatible model_dirs.",
+  long_description=open("README.md", encoding="utf-8").read(),
+  long_description_content_type="text/markdown",
+  python_requires=">=3.11",
+  # configs/ lives at the repository root for users to edit; installed, it
+  # becomes deephub/configs so `--variant=toy` works without a checkout.
+  packages=find_packages(include=["deephub", "deephub.*"]) + ["deephub.configs", "deephub.configs.variants"],
+  package_dir={"deephub.configs": "configs"},
+  package_data={
+    "deephub": ["resources/blobs/data/toy/*"],
+    "deephub.configs": ["*.py", "variants/*.py"],
+  },
+  install_requires=[
+    "tensorflow>=2.17,<2.22",
+    "absl-py",
+    "ml-collections",
+    # experiment_params.yaml is written with yaml.safe_dump.
+    "PyYAML",
+    # TensorFlow 2.21 no longer pulls it in; we promise TensorBoard plots.
+    "tensorboard",
+  ],
+  extras_require={
+    "test": ["pytest", "pytest-benchmark", "ruff"],
+  },
+  entry_points={"console_scripts": ["deephub-train=deephub.train:run"]},
+)

@@ -1,0 +1,41 @@
+"""Shared fixtures: a shrunken toy config and a runner for the real CLI."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from deephub import variants
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def toy_config(tmp_path):
+  """The shipped toy variant, training into a temp model_dir."""
+  config = variants.load_variant("toy")
+  config.model.model_dir = str(tmp_path / "model")
+  return config
+
+
+def run_cli(*args, cwd=None, env=None, timeout=300):
+  """Runs `python -m deephub.train ARGS` in a child process; returns the CompletedProcess."""
+  child_env = {**os.environ, "PYTHONPATH": REPO, **(env or {})}
+  return subprocess.run([sys.executable, "-m", "deephub.train", *args], cwd=cwd or REPO, env=child_env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def read_scalars(logdir):
+  """Returns {tag: {step: simple_value}} from the event files directly in `logdir`."""
+  import glob
+
+  import tensorflow as tf
+
+  scalars = {}
+  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        assert value.WhichOneof("value") == "simple_value", f"{value.tag} is not a simple_value"
+        scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+  return scalars

@@ -1,0 +1,131 @@
+"""End-to-end: the toy variant trained in-process into a temp model_dir."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deephub.engine import NonFiniteLossError, train_and_evaluate
+from deephub.errors import UserError
+from tests.conftest import read_scalars
+
+EXPECTED_KEYS = {
+    "global_step", "beta1_power", "beta2_power",
+    *(f"toy/{v}{s}" for v in ("w1", "b1", "w2", "b2") for s in ("", "/Adam", "/Adam_1")),
+}  # fmt: skip
+
+
+def test_trains_toy_into_estimator_layout(toy_config):
+  results = train_and_evaluate(toy_config)
+  model_dir = toy_config.model.model_dir
+
+  assert tf.train.latest_checkpoint(model_dir) == os.path.join(model_dir, "model.ckpt-10")
+  reader = tf.train.load_checkpoint(model_dir)
+  assert set(reader.get_variable_to_shape_map()) == EXPECTED_KEYS
+  assert reader.get_tensor("global_step") == 10
+  assert reader.get_tensor("global_step").dtype == np.int64
+  assert reader.get_variable_to_shape_map()["toy/w2"] == [50, 100]
+  # TF1 Adam holds beta^(t+1) after t updates.
+  np.testing.assert_allclose(reader.get_tensor("beta1_power"), 0.9**11, rtol=1e-5)
+  np.testing.assert_allclose(reader.get_tensor("beta2_power"), 0.999**11, rtol=1e-5)
+  assert not np.allclose(reader.get_tensor("toy/w1"), 0.01)  # It trained.
+
+  train = read_scalars(model_dir)
+  assert {"loss", "global_step/sec", "learning_rate", "training_accuracy"} <= set(train)
+  assert sorted(train["loss"]) == list(range(1, 11))  # save_summary_steps = 1.
+  assert train["loss"][1] == pytest.approx(np.log(100), rel=1e-3)  # Uniform logits at the start.
+  assert train["loss"][10] < train["loss"][1]
+  assert train["learning_rate"][5] == pytest.approx(0.001)
+
+  evaluated = read_scalars(os.path.join(model_dir, "eval"))
+  assert set(evaluated) == {"loss", "accuracy"}
+  assert list(evaluated["loss"]) == [10]  # At the checkpoint's global step.
+  assert evaluated["loss"][10] == pytest.approx(results["loss"])
+  for name in ("config.json", "experiment_params.yaml"):
+    assert os.path.isfile(os.path.join(model_dir, name))
+
+
+def test_resume_continues_from_last_step(toy_config):
+  toy_config.train.epochs = 4
+  train_and_evaluate(toy_config)
+  model_dir = toy_config.model.model_dir
+  first = tf.train.load_checkpoint(model_dir)
+  w1_after_4 = first.get_tensor("toy/w1")
+
+  toy_config.train.epochs = 7
+  train_and_evaluate(toy_config)
+  reader = tf.train.load_checkpoint(model_dir)
+  assert reader.get_tensor("global_step") == 7
+  np.testing.assert_allclose(reader.get_tensor("beta2_power"), 0.999**8, rtol=1e-5)
+  loss = read_scalars(model_dir)["loss"]
+  assert sorted(loss) == list(range(1, 8))  # Steps 5..7 continue, none repeated.
+
+  # Same result as 7 uninterrupted steps: weights and Adam state were restored.
+  toy_config.model.model_dir = model_dir + "_straight"
+  train_and_evaluate(toy_config)
+  straight = tf.train.load_checkpoint(toy_config.model.model_dir)
+  for key in ("toy/w1", "toy/w2/Adam", "toy/b2/Adam_1"):
+    np.testing.assert_allclose(reader.get_tensor(key), straight.get_tensor(key), rtol=1e-5, atol=1e-7)
+  assert not np.allclose(w1_after_4, reader.get_tensor("toy/w1"))
+
+
+def test_already_finished_run_trains_nothing(toy_config):
+  toy_config.train.epochs = 2
+  train_and_evaluate(toy_config)
+  before = tf.train.load_checkpoint(toy_config.model.model_dir).get_tensor("toy/w1")
+  train_and_evaluate(toy_config)
+  after = tf.train.load_checkpoint(toy_config.model.model_dir).get_tensor("toy/w1")
+  np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("steps_per_loop, save_steps, expected", [(1, 3, [6, 9, 10]), (4, 3, [4, 8, 10]), (100, 3, [10])])
+def test_checkpoints_on_crossing_multiples(toy_config, steps_per_loop, save_steps, expected):
+  toy_config.train.steps_per_loop = steps_per_loop
+  toy_config.train.save_checkpoint_steps = save_steps
+  toy_config.train.keep_checkpoint_max = 3
+  train_and_evaluate(toy_config)
+  state = tf.train.get_checkpoint_state(toy_config.model.model_dir)
+  assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [f"model.ckpt-{s}" for s in expected]
+  assert not os.path.isabs(open(os.path.join(toy_config.model.model_dir, "checkpoint")).readline().split('"')[1])
+  indexes = sorted(f for f in os.listdir(toy_config.model.model_dir) if f.endswith(".index"))
+  assert indexes == sorted(f"model.ckpt-{s}.index" for s in expected)  # Older ones deleted.
+
+
+def test_validation_steps_evaluates_at_crossings(toy_config):
+  toy_config.train.steps_per_loop = 2
+  toy_config.train.validation_steps = 4
+  train_and_evaluate(toy_config)
+  model_dir = toy_config.model.model_dir
+  assert sorted(read_scalars(os.path.join(model_dir, "eval"))["accuracy"]) == [4, 8, 10]
+  # Each eval step has a checkpoint.
+  state = tf.train.get_checkpoint_state(model_dir)
+  assert {os.path.basename(p) for p in state.all_model_checkpoint_paths} >= {"model.ckpt-4", "model.ckpt-8"}
+
+
+@pytest.mark.parametrize("steps, secs", [(None, None), (10, 60)])
+def test_exactly_one_checkpoint_period(toy_config, steps, secs):
+  toy_config.train.save_checkpoint_steps = steps
+  toy_config.train.save_checkpoint_secs = secs
+  with pytest.raises(UserError, match="exactly one of train.save_checkpoint_steps"):
+    train_and_evaluate(toy_config)
+  assert not os.path.exists(toy_config.model.model_dir)
+
+
+def test_non_finite_loss_stops_without_checkpoint(toy_config):
+  toy_config.model.learning_rate = float("nan")
+  toy_config.train.steps_per_loop = 5
+  with pytest.raises(NonFiniteLossError, match=r"step 2 \(steps 1\.\.5\)"):
+    train_and_evaluate(toy_config)
+  assert tf.train.latest_checkpoint(toy_config.model.model_dir) is None
+
+
+def test_xla_off_gives_same_result(toy_config):
+  toy_config.train.epochs = 3
+  train_and_evaluate(toy_config)
+  with_xla = tf.train.load_checkpoint(toy_config.model.model_dir).get_tensor("toy/w2")
+  toy_config.runtime.xla = False
+  toy_config.model.model_dir += "_noxla"
+  train_and_evaluate(toy_config)
+  without = tf.train.load_checkpoint(toy_config.model.model_dir).get_tensor("toy/w2")
+  np.testing.assert_allclose(with_xla, without, rtol=1e-4, atol=1e-6)
