@@ -85,6 +85,13 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.steps_per_loop = 100
   # Log progress (step, loss, steps/s, ETA) on crossing this step count.
   config.train.log_step_count_steps = 100
+  # Checkpoint file or model_dir to initialise from when model_dir has no
+  # checkpoint yet; '' disables warm start.
+  config.train.warm_start_check_point = ""
+  # Regex over trainable variable names to warm-start (Estimator's default).
+  config.train.warm_start_variables_regex = ".*"
+  # {name in this model: name in the warm-start checkpoint} for renamed variables.
+  config.train.warm_start_var_name_map = ml_collections.ConfigDict()
   config.train.train_feeder = feeder_config()
   config.train.eval_feeder = feeder_config()
 
