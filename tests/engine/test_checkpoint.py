@@ -1,0 +1,111 @@
+"""CheckpointSaver and the TF1 names of Keras optimizer state."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
+from deephub.errors import UserError
+
+
+class _Net(keras.layers.Layer):
+  def __init__(self):
+    super().__init__(name="net")
+    self.kernel = self.add_weight(name="kernel", shape=(2, 3), initializer="ones")
+
+
+def setup_state(updates=3):
+  net = _Net()
+  optimizer = keras.optimizers.Adam(0.1, epsilon=1e-8)
+  optimizer.build(net.trainable_variables)
+  for _ in range(updates):
+    optimizer.apply_gradients([(tf.fill((2, 3), 0.5), net.kernel)])
+  step = tf.Variable(updates, dtype=tf.int64)
+  variables = {v.path: v for v in net.weights}
+  entries = {name: variable_entry(v) for name, v in variables.items()}
+  entries.update(optimizer_entries(optimizer, variables))
+  entries["global_step"] = variable_entry(step)
+  return net, optimizer, step, entries
+
+
+def test_tf1_names_and_values(tmp_path):
+  net, optimizer, _, entries = setup_state(updates=3)
+  saver = CheckpointSaver(str(tmp_path), entries)
+  saver.save(3)
+  reader = tf.train.load_checkpoint(str(tmp_path))
+  names = set(reader.get_variable_to_shape_map())
+  assert names == {
+    "net/kernel",
+    "net/kernel/Adam",
+    "net/kernel/Adam_1",
+    "beta1_power",
+    "beta2_power",
+    "global_step",
+  }
+  np.testing.assert_allclose(reader.get_tensor("beta1_power"), 0.9**4, rtol=1e-6)
+  np.testing.assert_allclose(reader.get_tensor("beta2_power"), 0.999**4, rtol=1e-6)
+  # Constant gradient g: m = (1 - 0.9^t) g, v = (1 - 0.999^t) g^2.
+  np.testing.assert_allclose(
+    reader.get_tensor("net/kernel/Adam"), np.full((2, 3), (1 - 0.9**3) * 0.5), rtol=1e-5
+  )
+  np.testing.assert_allclose(
+    reader.get_tensor("net/kernel/Adam_1"), np.full((2, 3), (1 - 0.999**3) * 0.25), rtol=1e-4
+  )
+  np.testing.assert_array_equal(reader.get_tensor("net/kernel"), net.kernel.numpy())
+
+
+def test_restore_round_trip_including_adam_step(tmp_path):
+  _, _, _, saved_entries = setup_state(updates=7)
+  CheckpointSaver(str(tmp_path), saved_entries).save(7)
+  net, optimizer, step, entries = setup_state(updates=0)
+  saver = CheckpointSaver(str(tmp_path), entries)
+  saver.restore(saver.latest())
+  assert int(step) == 7
+  assert int(optimizer.iterations) == 7  # Recovered from beta2_power.
+  reader = tf.train.load_checkpoint(str(tmp_path))
+  np.testing.assert_array_equal(net.kernel.numpy(), reader.get_tensor("net/kernel"))
+
+
+def test_keep_checkpoint_max_and_relative_state_file(tmp_path):
+  _, _, step, entries = setup_state()
+  saver = CheckpointSaver(str(tmp_path), entries, keep_checkpoint_max=2)
+  for n in (1, 2, 3):
+    step.assign(n)
+    saver.save(n)
+  state_file = (tmp_path / "checkpoint").read_text()
+  assert state_file.splitlines() == [
+    'model_checkpoint_path: "model.ckpt-3"',
+    'all_model_checkpoint_paths: "model.ckpt-2"',
+    'all_model_checkpoint_paths: "model.ckpt-3"',
+  ]
+  assert sorted(p for p in os.listdir(tmp_path) if "ckpt" in p) == [
+    "model.ckpt-2.data-00000-of-00001", "model.ckpt-2.index",
+    "model.ckpt-3.data-00000-of-00001", "model.ckpt-3.index",
+  ]  # fmt: skip
+  assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-3")
+
+
+def test_restore_names_missing_keys_and_shape_mismatch(tmp_path):
+  _, _, _, entries = setup_state()
+  CheckpointSaver(str(tmp_path / "a"), {"global_step": entries["global_step"]}).save(1)
+  with pytest.raises(UserError, match="lacks .*net/kernel.*use a fresh model_dir"):
+    CheckpointSaver(str(tmp_path / "a"), entries).restore(str(tmp_path / "a" / "model.ckpt-1"))
+  other = tf.Variable(tf.zeros((4,)))
+  CheckpointSaver(str(tmp_path / "b"), {"net/kernel": variable_entry(other)}).save(1)
+  with pytest.raises(UserError, match=r"net/kernel has shape \[4\], the model \[2, 3\]"):
+    CheckpointSaver(str(tmp_path / "b"), entries).restore(
+      str(tmp_path / "b" / "model.ckpt-1"), keys=["net/kernel"]
+    )
+
+
+def test_no_temporary_files_left(tmp_path):
+  _, _, _, entries = setup_state()
+  CheckpointSaver(str(tmp_path), entries).save(5)
+  assert sorted(os.listdir(tmp_path)) == [
+    "checkpoint",
+    "model.ckpt-5.data-00000-of-00001",
+    "model.ckpt-5.index",
+  ]

@@ -1,0 +1,162 @@
+"""TFRecordExamplesFeeder: batches, counts, labels, errors, and a pure-C++ pipeline."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deephub.errors import UserError
+from deephub.io import TFRecordExamplesFeeder, make_feeder
+from deephub.resources import toy_data_dir
+
+NUMBER = {"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
+LABEL = {"label": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
+
+
+def toy_feeder(**overrides):
+  params = dict(
+    file_patterns=[os.path.join(toy_data_dir(), "train-*")],
+    batch_size=4,
+    features_map=NUMBER,
+    labels_map=LABEL,
+  )
+  params.update(overrides)
+  return TFRecordExamplesFeeder(**params)
+
+
+def numbers(dataset):
+  return [batch[0]["number"].numpy().tolist() for batch in dataset]
+
+
+@pytest.mark.parametrize(
+  "batch_size, drop_remainder, max_examples, expected",
+  [
+    (4, False, -1, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]),
+    (4, True, -1, [[0, 1, 2, 3], [4, 5, 6, 7]]),
+    (10, False, -1, [list(range(10))]),
+    (3, False, 5, [[0, 1, 2], [3, 4]]),
+    (20, True, -1, []),
+  ],
+)
+def test_one_pass_batches(batch_size, drop_remainder, max_examples, expected):
+  feeder = toy_feeder(batch_size=batch_size, drop_remainder=drop_remainder, max_examples=max_examples)
+  assert numbers(feeder.dataset(epochs=1)) == expected
+  assert feeder.steps_per_epoch() == len(expected)
+
+
+def test_labels_and_epochs_never_share_a_batch():
+  batches = list(toy_feeder().dataset(epochs=2))
+  assert [len(f["number"]) for f, _ in batches] == [4, 4, 2, 4, 4, 2]
+  for features, labels in batches:
+    np.testing.assert_array_equal(features["number"], labels["label"])
+  assert toy_feeder().num_examples() == 10
+
+
+def test_shuffle_permutes_each_epoch_and_keeps_every_example():
+  feeder = toy_feeder(shuffle=True, batch_size=10, seed=3)
+  first, second = numbers(feeder.dataset(epochs=2))
+  assert sorted(first) == sorted(second) == list(range(10))
+  assert first != list(range(10)) or second != list(range(10))
+
+
+def test_features_only_without_labels_map():
+  feeder = toy_feeder(labels_map={})
+  batch = next(iter(feeder.dataset(epochs=1)))
+  assert set(batch) == {"number"}
+  assert batch["number"].dtype == tf.int64
+
+
+def test_var_len_and_float_features(tmp_path):
+  path = str(tmp_path / "data.tfrecord")
+  with tf.io.TFRecordWriter(path) as writer:
+    for i in range(3):
+      example = tf.train.Example(features=tf.train.Features(feature={
+        "tokens": tf.train.Feature(int64_list=tf.train.Int64List(value=list(range(i + 1)))),
+        "dense": tf.train.Feature(float_list=tf.train.FloatList(value=[i, i + 0.5])),
+      }))  # fmt: skip
+      writer.write(example.SerializeToString())
+  feeder = TFRecordExamplesFeeder(file_patterns=path, batch_size=3, features_map={
+    "tokens": {"type": "VarLenFeature", "dtype": "int64"},
+    "dense": {"type": "FixedLenFeature", "shape": [2], "dtype": "float32"},
+  })  # fmt: skip
+  batch = next(iter(feeder.dataset(epochs=1)))
+  assert isinstance(batch["tokens"], tf.SparseTensor)
+  assert batch["tokens"].values.numpy().tolist() == [0, 0, 1, 0, 1, 2]
+  np.testing.assert_allclose(batch["dense"], [[0, 0.5], [1, 1.5], [2, 2.5]])
+
+
+def test_gzip_files(tmp_path):
+  path = str(tmp_path / "data.tfrecord.gz")
+  with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+    for i in range(5):
+      feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
+      writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+  feeder = TFRecordExamplesFeeder(file_patterns=[path], batch_size=5, features_map=NUMBER, compression="GZIP")
+  assert numbers_only(feeder) == [[0, 1, 2, 3, 4]]
+
+
+def numbers_only(feeder):
+  return [batch["number"].numpy().tolist() for batch in feeder.dataset(epochs=1)]
+
+
+def test_several_files_interleave_all_records(tmp_path):
+  for shard in range(3):
+    with tf.io.TFRecordWriter(str(tmp_path / f"part-{shard}")) as writer:
+      for i in range(shard * 10, shard * 10 + 10):
+        feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
+        writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+  feeder = TFRecordExamplesFeeder(file_patterns=[str(tmp_path / "part-*")], batch_size=7, features_map=NUMBER)
+  seen = sum(numbers_only(feeder), [])
+  assert sorted(seen) == list(range(30))
+  assert seen != list(range(30))  # Interleaved, not read file after file.
+  assert feeder.steps_per_epoch() == 5
+
+
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
+    ({"file_patterns": ["/nonexistent/train-*"]}, "'/nonexistent/train-\\*' matches no file"),
+    ({"file_patterns": []}, "file_patterns is empty"),
+    ({"batch_size": 0}, "batch_size is 0"),
+    ({"compression": "ZIP"}, "compression is 'ZIP'"),
+    ({"features_map": {}}, "features_map is empty"),
+    ({"features_map": {"n": {"type": "Fixed", "dtype": "int64"}}}, "features_map.n.type is 'Fixed'"),
+    ({"features_map": {"n": {"dtype": "int32"}}}, "features_map.n.dtype is 'int32'"),
+  ],
+)
+def test_bad_config_is_a_clear_error(overrides, message):
+  with pytest.raises(UserError, match=message):
+    toy_feeder(**overrides)
+
+
+def test_make_feeder_names_unknown_type_and_key():
+  with pytest.raises(
+    UserError, match="train.train_feeder.type is 'TFRecordFeeder'.*'TFRecordExamplesFeeder'"
+  ):
+    make_feeder({"type": "TFRecordFeeder"}, where="train.train_feeder")
+  with pytest.raises(UserError, match="train.eval_feeder: .*batchsize"):
+    make_feeder({"type": "TFRecordExamplesFeeder", "batchsize": 3}, where="train.eval_feeder")
+
+
+def test_legacy_get_input_fn():
+  assert numbers(toy_feeder(batch_size=5).get_input_fn(epochs=1)()) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+
+
+def _op_types(graph_def):
+  types = {node.op for node in graph_def.node}
+  for function in graph_def.library.function:
+    types |= {node.op for node in function.node_def}
+  return types
+
+
+def test_pipeline_runs_no_python_and_parses_whole_batches():
+  dataset = toy_feeder(shuffle=True).dataset(epochs=None)
+  graph_def = tf.compat.v1.GraphDef.FromString(
+    tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor).numpy()
+  )
+  ops = _op_types(graph_def)
+  assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+  assert "ParseExampleV2" in ops and "ParseSingleExample" not in ops
+  # Batch before parse: the parse map consumes batches of serialized strings.
+  assert {"BatchDatasetV2", "ParallelInterleaveDatasetV4", "PrefetchDataset"} <= ops
