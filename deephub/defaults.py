@@ -39,6 +39,9 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   config.drop_remainder = False
   # '' for plain TFRecord files, 'GZIP' for compressed ones.
   config.compression = ""
+  # Skip the rest of a file at a corrupted or truncated record (logged and
+  # summarised) instead of stopping with an error naming the file.
+  config.skip_corrupt_records = False
   # Files read in parallel by the interleave.
   config.num_parallel_reads = 8
   # Keep record order reproducible across runs (slower when False is possible).
@@ -85,6 +88,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.steps_per_loop = 100
   # Log progress (step, loss, steps/s, ETA) on crossing this step count.
   config.train.log_step_count_steps = 100
+  # Save the train input position with each checkpoint, so a resumed run
+  # neither repeats nor skips examples of the current epoch.
+  config.train.checkpoint_input_state = True
+  # On a NaN/Inf loss or gradient: 'stop' (error naming the steps) or
+  # 'rollback' (restore the last good checkpoint and continue on new data).
+  config.train.nan_policy = "stop"
+  # Rollbacks allowed in one run before stopping anyway.
+  config.train.nan_max_rollbacks = 3
   # Checkpoint file or model_dir to initialise from when model_dir has no
   # checkpoint yet; '' disables warm start.
   config.train.warm_start_check_point = ""

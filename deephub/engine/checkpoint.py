@@ -31,6 +31,8 @@ class Entry:
   read: Callable[[], tf.Tensor]
   assign: Callable[[tf.Tensor], None]
   dtype: tf.DType
+  # Restored when present, skipped when an older or Estimator checkpoint lacks it.
+  optional: bool = False
 
 
 def variable_entry(variable) -> Entry:
@@ -151,6 +153,7 @@ class CheckpointSaver:
     """
     keys = sorted(keys if keys is not None else self.entries)
     shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    keys = [k for k in keys if k in shapes or not self.entries[k].optional]
     missing = [k for k in keys if k not in shapes]
     if missing:
       raise UserError(
@@ -164,6 +167,9 @@ class CheckpointSaver:
       dtypes=[self.entries[k].dtype for k in keys],
     )
     for key, value in zip(keys, values, strict=False):
+      if self.entries[key].dtype == tf.variant:
+        self.entries[key].assign(value)  # Serialized state: no fixed shape.
+        continue
       expected = self.entries[key].read().shape
       if list(expected) != list(value.shape):
         raise UserError(
@@ -171,6 +177,13 @@ class CheckpointSaver:
           f"{list(expected)}; use a fresh model_dir or the matching config"
         )
       self.entries[key].assign(value)
+
+  def remove_partial_saves(self) -> None:
+    """Deletes what a save killed midway left behind (never a listed checkpoint)."""
+    for path in tf.io.gfile.glob(os.path.join(self.model_dir, f".{_PREFIX}-*_temp")):
+      tf.io.gfile.rmtree(path)
+    if tf.io.gfile.exists(os.path.join(self.model_dir, "checkpoint.tmp")):
+      tf.io.gfile.remove(os.path.join(self.model_dir, "checkpoint.tmp"))
 
   def _listed(self) -> list[str]:
     """Checkpoint names in the state file, oldest first, relative to model_dir."""

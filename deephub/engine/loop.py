@@ -7,6 +7,7 @@ in model_dir (weights, optimizer state, global_step), then continue the
 schedule from that step.
 """
 
+import contextlib
 import math
 import os
 import time
@@ -21,7 +22,8 @@ from absl import logging
 from deephub import variants
 from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
 from deephub.engine.hooks import PeriodicTrigger
-from deephub.engine.steps import make_evaluate, make_train_loop
+from deephub.engine.input_state import INPUT_STATE_KEY, iterator_entry
+from deephub.engine.steps import FINITE_KEY, make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import UserError
 from deephub.io import make_feeder
@@ -73,7 +75,7 @@ def train_and_evaluate(
 
   Raises:
     UserError: invalid config or data.
-    NonFiniteLossError: the loss became NaN or Inf.
+    NonFiniteLossError: the loss or a gradient became NaN or Inf.
   """
   train = config.train
   model_dir = config.model.model_dir
@@ -89,116 +91,238 @@ def train_and_evaluate(
   )
   if not train_feeder.label_names:
     raise UserError("train.train_feeder.labels_map is empty; training needs at least one label")
+  # Data problems surface here, before any step runs.
+  train_feeder.check_schema("train.train_feeder")
+  if eval_feeder is not None:
+    eval_feeder.check_schema("train.eval_feeder")
+  if train_feeder.skip_corrupt_records:
+    corrupt = _report_corrupt_files(train_feeder)
+  with _explained_data_loss(train_feeder, "train.train_feeder"):
+    steps_per_epoch = train_feeder.steps_per_epoch()
+  if steps_per_epoch == 0:
+    raise UserError(
+      f"train.train_feeder yields no batch of {train_feeder.batch_size} examples from "
+      f"{len(train_feeder.files)} file(s); lower batch_size, set drop_remainder False or add data"
+    )
+
   model = build_model(
     config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
   )
   optimizer = model.optimizer()
   optimizer.build(model.trainable_variables)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  # Infinite repetition: the step count, not the data, ends training.
+  iterator = iter(train_feeder.dataset(epochs=None))
 
   variables = model.named_variables()
   entries = {name: variable_entry(v) for name, v in variables.items()}
   entries.update(optimizer_entries(optimizer, variables))
   # The Estimator's step counter; int64 scalar under its TF1 name.
   entries["global_step"] = variable_entry(global_step)
+  input_entry = iterator_entry(iterator) if train.checkpoint_input_state else None
+  if input_entry is not None:
+    entries[INPUT_STATE_KEY] = input_entry
   saver = CheckpointSaver(model_dir, entries, keep_checkpoint_max=train.keep_checkpoint_max)
+  saver.remove_partial_saves()
   latest = saver.latest()
   if latest:
     saver.restore(latest)
     logging.info("Resuming from %s at global_step %d", latest, int(global_step))
 
-  steps_per_epoch = train_feeder.steps_per_epoch()
-  if steps_per_epoch == 0:
-    raise UserError(
-      f"train.train_feeder yields no full batch of {train_feeder.batch_size} "
-      "examples; lower batch_size or set drop_remainder False"
-    )
-  total_steps = train.epochs * steps_per_epoch
-  step = int(global_step)
-  logging.info(
-    "Training %s to step %d (%d epochs x %d steps) into %s",
-    config.model.type,
-    total_steps,
-    train.epochs,
-    steps_per_epoch,
-    model_dir,
-  )
-
-  train_loop = make_train_loop(model, optimizer, global_step, xla=config.runtime.xla)
-  evaluate = make_evaluate(model)
-  # Infinite repetition: the step count, not the data, ends training.
-  iterator = iter(train_feeder.dataset(epochs=None))
-  train_writer = ScalarWriter(model_dir)
-  eval_writer = ScalarWriter(os.path.join(model_dir, "eval"))
-  save_trigger = PeriodicTrigger(
-    every_steps=train.save_checkpoint_steps,
-    every_secs=train.save_checkpoint_secs,
-    start_step=step,
+  run = _Run(
+    config,
     clock=clock,
+    saver=saver,
+    global_step=global_step,
+    steps_per_epoch=steps_per_epoch,
+    batch_size=train_feeder.batch_size,
+    eval_feeder=eval_feeder,
+    train_loop=make_train_loop(model, optimizer, global_step, xla=config.runtime.xla),
+    evaluate=make_evaluate(model),
   )
-  eval_trigger = PeriodicTrigger(
-    every_steps=train.validation_steps, every_secs=train.validation_secs, start_step=step, clock=clock
-  )
-  log_trigger = PeriodicTrigger(every_steps=train.log_step_count_steps, start_step=step, clock=clock)
-  saved_step, evaluated_step, results = (step if latest else None), None, {}
-  start_step, start_time = step, clock()
+  if train_feeder.skip_corrupt_records:
+    run.train_writer.write_scalars(run.step, corrupt)
+  if not latest:
+    run.save()  # Like an Estimator: model.ckpt-0, the state to roll back to.
+  with _explained_data_loss(train_feeder, "train.train_feeder", on_error=run.save_progress):
+    run.train(iterator)
+  return run.finish()
 
-  def save() -> None:
-    nonlocal saved_step
-    if saved_step != step:
-      saver.save(step)
-      saved_step = step
 
-  def run_eval() -> dict[str, float]:
-    nonlocal evaluated_step
-    save()  # Eval summaries belong to a checkpoint's global step.
-    scalars = {k: float(v) for k, v in evaluate(eval_feeder.dataset(epochs=1)).items()}
-    eval_writer.write_scalars(step, scalars)
-    eval_writer.flush()
-    evaluated_step = step
-    logging.info("Eval at step %d: %s", step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
-    return scalars
+class _Run:
+  """The state of one training run between compiled loops: step, triggers, writers."""
 
-  while step < total_steps:
-    num_steps = min(train.steps_per_loop, total_steps - step)
-    loop_start = clock()
-    logs = {k: v.numpy() for k, v in train_loop(iterator, tf.constant(num_steps)).items()}  # Sync point.
-    loop_secs = max(clock() - loop_start, 1e-9)
-    first = step + 1
-    step += num_steps
-    if not np.all(np.isfinite(logs["loss"])):
-      bad = first + int(np.argmin(np.isfinite(logs["loss"])))
-      raise NonFiniteLossError(
-        f"loss is {logs['loss'][bad - first]} at step {bad} (steps {first}..{step}); the last "
-        f"checkpoint (step {saved_step}) is untouched: lower model.learning_rate or check the data"
-      )
-    _write_train_summaries(
-      train_writer, logs, first, train.save_summary_steps, steps_per_sec=num_steps / loop_secs
+  def __init__(
+    self, config, *, clock, saver, global_step, steps_per_epoch, batch_size, eval_feeder, train_loop, evaluate
+  ):
+    train = config.train
+    self.train_config = train
+    self.clock = clock
+    self.saver = saver
+    self.global_step = global_step
+    self.batch_size = batch_size
+    self.eval_feeder = eval_feeder
+    self.train_loop = train_loop
+    self.evaluate = evaluate
+    self.step = int(global_step)
+    self.total_steps = train.epochs * steps_per_epoch
+    self.saved_step = self.step if saver.latest() else None
+    self.evaluated_step = None
+    self.results = {}
+    self.rollbacks = 0
+    model_dir = saver.model_dir
+    self.train_writer = ScalarWriter(model_dir)
+    self.eval_writer = ScalarWriter(os.path.join(model_dir, "eval"))
+    self.save_trigger = PeriodicTrigger(
+      every_steps=train.save_checkpoint_steps,
+      every_secs=train.save_checkpoint_secs,
+      start_step=self.step,
+      clock=clock,
     )
-    if save_trigger(step):
-      save()
-    if eval_feeder is not None and eval_trigger(step):
-      results = run_eval()
-    if log_trigger(step) or step == total_steps:
-      elapsed = max(clock() - start_time, 1e-9)
-      rate = (step - start_step) / elapsed
-      logging.info(
-        "step %d/%d  loss %.5g  %.3g steps/s  %.4g examples/s  ETA %s",
-        step,
-        total_steps,
-        logs["loss"][-1],
-        rate,
-        rate * train_feeder.batch_size,
-        _duration((total_steps - step) / rate if rate else math.inf),
-      )
+    self.eval_trigger = PeriodicTrigger(
+      every_steps=train.validation_steps, every_secs=train.validation_secs, start_step=self.step, clock=clock
+    )
+    self.log_trigger = PeriodicTrigger(
+      every_steps=train.log_step_count_steps, start_step=self.step, clock=clock
+    )
+    logging.info(
+      "Training %s to step %d (%d epochs x %d steps) into %s",
+      config.model.type,
+      self.total_steps,
+      train.epochs,
+      steps_per_epoch,
+      model_dir,
+    )
 
-  save()
-  train_writer.close()
-  if eval_feeder is not None and evaluated_step != step:
-    results = run_eval()
-  eval_writer.close()
-  logging.info("Finished at global_step %d in %s", step, model_dir)
-  return results
+  def train(self, iterator) -> None:
+    """Runs compiled loops until total_steps, doing host work between them."""
+    train = self.train_config
+    start_step, start_time = self.step, self.clock()
+    while self.step < self.total_steps:
+      num_steps = min(train.steps_per_loop, self.total_steps - self.step)
+      loop_start = self.clock()
+      logs = {
+        k: v.numpy() for k, v in self.train_loop(iterator, tf.constant(num_steps)).items()
+      }  # Sync point.
+      loop_secs = max(self.clock() - loop_start, 1e-9)
+      first = self.step + 1
+      self.step += num_steps
+      finite = logs.pop(FINITE_KEY) > 0
+      if not np.all(finite):
+        self._non_finite(logs, finite, first)
+        continue
+      _write_train_summaries(
+        self.train_writer, logs, first, train.save_summary_steps, steps_per_sec=num_steps / loop_secs
+      )
+      if self.save_trigger(self.step):
+        self.save()
+      if self.eval_feeder is not None and self.eval_trigger(self.step):
+        self.run_eval()
+      if self.log_trigger(self.step) or self.step == self.total_steps:
+        rate = (self.step - start_step) / max(self.clock() - start_time, 1e-9)
+        eta = (self.total_steps - self.step) / rate if rate else math.inf
+        logging.info(
+          "step %d/%d  loss %.5g  %.3g steps/s  %.4g examples/s  ETA %s",
+          self.step,
+          self.total_steps,
+          logs["loss"][-1],
+          rate,
+          rate * self.batch_size,
+          _duration(eta),
+        )
+
+  def finish(self) -> dict[str, float]:
+    """Final checkpoint and evaluation; returns the last eval scalars."""
+    self.save()
+    self.train_writer.close()
+    if self.eval_feeder is not None and self.evaluated_step != self.step:
+      self.run_eval()
+    self.eval_writer.close()
+    logging.info("Finished at global_step %d in %s", self.step, self.saver.model_dir)
+    return self.results
+
+  def save(self) -> None:
+    if self.saved_step != self.step:
+      self.saver.save(self.step)
+      self.saved_step = self.step
+
+  def save_progress(self) -> None:
+    """After a failed loop: checkpoint the steps that completed, when finite."""
+    self.step = int(self.global_step)
+    try:
+      self.save()
+    except RuntimeError as error:  # Non-finite values: keep the last good checkpoint.
+      logging.warning("Not saving progress: %s", error)
+
+  def run_eval(self) -> None:
+    self.save()  # Eval summaries belong to a checkpoint's global step.
+    with _explained_data_loss(self.eval_feeder, "train.eval_feeder"):
+      scalars = {k: float(v) for k, v in self.evaluate(self.eval_feeder.dataset(epochs=1)).items()}
+    self.eval_writer.write_scalars(self.step, scalars)
+    self.eval_writer.flush()
+    self.evaluated_step = self.step
+    self.results = scalars
+    logging.info("Eval at step %d: %s", self.step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
+
+  def _non_finite(self, logs, finite, first) -> None:
+    """Stops, or rolls back to the last good checkpoint under nan_policy 'rollback'."""
+    bad = first + int(np.argmin(finite))
+    what = (
+      f"loss is {logs['loss'][bad - first]}"
+      if not np.isfinite(logs["loss"][bad - first])
+      else ("a gradient is NaN or Inf")
+    )
+    message = f"{what} at step {bad} (steps {first}..{self.step})"
+    train = self.train_config
+    if (
+      train.nan_policy == "rollback"
+      and self.rollbacks < train.nan_max_rollbacks
+      and self.saved_step is not None
+    ):
+      self.rollbacks += 1
+      # Weights and optimizer only: the input keeps going past the bad batches.
+      self.saver.restore(self.saver.latest(), keys=[k for k in self.saver.entries if k != INPUT_STATE_KEY])
+      self.step = int(self.global_step)
+      logging.warning(
+        "%s; rolled back to checkpoint step %d (rollback %d of %d), continuing on the next batches",
+        message,
+        self.step,
+        self.rollbacks,
+        train.nan_max_rollbacks,
+      )
+      return
+    raise NonFiniteLossError(
+      f"{message}; the last checkpoint (step {self.saved_step}) is untouched: lower model.learning_rate, "
+      "check the data, or set train.nan_policy 'rollback'"
+    )
+
+
+@contextlib.contextmanager
+def _explained_data_loss(feeder, where: str, on_error: Callable[[], None] | None = None):
+  """Turns a DataLossError into a UserError naming the corrupted file."""
+  try:
+    yield
+  except tf.errors.DataLossError as error:
+    if on_error is not None:
+      on_error()
+    raise feeder.explain(error, where) from None
+
+
+def _report_corrupt_files(feeder) -> dict[str, float]:
+  """Logs the files `skip_corrupt_records` will cut short; returns summary scalars."""
+  bad = [scan for scan in feeder.scan() if scan.error]
+  for scan in bad:
+    logging.warning(
+      "skip_corrupt_records: %s: %s after %d good records; skipping the rest of the file (%s bytes)",
+      scan.path,
+      scan.error,
+      scan.records,
+      scan.skipped_bytes or "unknown",
+    )
+  return {
+    "input/corrupt_files_skipped": len(bad),
+    "input/corrupt_bytes_skipped": sum(scan.skipped_bytes for scan in bad),
+  }
 
 
 def _write_train_summaries(

@@ -12,6 +12,9 @@ import tensorflow as tf
 
 from deephub.models.base import Model
 
+# Per-step flag in the loop's logs: 1 when the loss and every gradient are finite.
+FINITE_KEY = "_finite"
+
 
 def make_train_loop(
   model: Model, optimizer: keras.optimizers.Optimizer, global_step: tf.Variable, *, xla: bool
@@ -30,9 +33,10 @@ def make_train_loop(
       outputs = model(features, training=True)
       loss = tf.reduce_mean(model.loss(labels, outputs))
     gradients = tape.gradient(loss, variables)
-    optimizer.apply_gradients(zip(gradients, variables, strict=False))
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in [loss, *gradients]])
+    optimizer.apply_gradients(zip(gradients, variables, strict=True))
     global_step.assign_add(1)
-    logs = {"loss": loss, **model.train_summaries(labels, outputs, optimizer)}
+    logs = {"loss": loss, FINITE_KEY: finite, **model.train_summaries(labels, outputs, optimizer)}
     return {name: tf.cast(value, tf.float32) for name, value in logs.items()}
 
   @tf.function

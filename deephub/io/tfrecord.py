@@ -12,6 +12,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
+from deephub.io import validation
 from deephub.io.features import parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
@@ -33,6 +34,7 @@ class TFRecordExamplesFeeder:
     drop_remainder: bool = False,
     compression: str = "",
     num_parallel_reads: int = 8,
+    skip_corrupt_records: bool = False,
     deterministic: bool = True,
     seed: int | None = None,
     type: str = "TFRecordExamplesFeeder",  # noqa: A002 - legacy key name.
@@ -64,10 +66,12 @@ class TFRecordExamplesFeeder:
     self.drop_remainder = drop_remainder
     self.compression = compression
     self.num_parallel_reads = num_parallel_reads
+    self.skip_corrupt_records = skip_corrupt_records
     self.deterministic = deterministic
     self.seed = seed
     self.feature_names = list(features_map)
     self.label_names = list(labels_map or {})
+    self._maps = {"features_map": dict(features_map), "labels_map": dict(labels_map or {})}
     self._spec = {
       **parsing_spec(features_map, where="features_map"),
       **parsing_spec(labels_map or {}, where="labels_map"),
@@ -102,6 +106,26 @@ class TFRecordExamplesFeeder:
     n = self.num_examples() if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
 
+  def check_schema(self, where: str) -> None:
+    """Raises a UserError when the first record does not match the maps."""
+    validation.check_schema(self.files, self._maps, compression=self.compression, where=where)
+
+  def scan(self) -> list[validation.FileScan]:
+    """Reads every file once; reports records and corrupted files."""
+    return validation.scan_files(self.files, compression=self.compression)
+
+  def explain(self, error: tf.errors.DataLossError, where: str) -> UserError:
+    """Returns a UserError naming the corrupted file behind `error`."""
+    return validation.data_loss_error(self.files, compression=self.compression, where=where, error=error)
+
+  def _read_file(self, path: tf.Tensor) -> tf.data.Dataset:
+    records = tf.data.TFRecordDataset(path, compression_type=self.compression)
+    if self.skip_corrupt_records:
+      # TFRecord framing cannot resync after a bad record, so the rest of
+      # that file is skipped; `scan()` reports what was lost.
+      records = records.ignore_errors(log_warning=True)
+    return records
+
   def _records(self) -> tf.data.Dataset:
     """One pass of serialized records, files interleaved."""
     files = tf.data.Dataset.from_tensor_slices(self.files)
@@ -131,5 +155,8 @@ def _list_files(patterns: Sequence[str]) -> list[str]:
     matched = tf.io.gfile.glob(pattern)
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
+    for path in matched:
+      if tf.io.gfile.stat(path).length == 0:
+        raise UserError(f"{path} (from {pattern!r}) is an empty file; remove it or narrow the pattern")
     files.extend(sorted(matched))
   return files

@@ -11,7 +11,7 @@ from deephub.errors import UserError
 from tests.conftest import read_scalars
 
 EXPECTED_KEYS = {
-    "global_step", "beta1_power", "beta2_power",
+    "global_step", "deephub/train_input_state", "beta1_power", "beta2_power",
     *(f"toy/{v}{s}" for v in ("w1", "b1", "w2", "b2") for s in ("", "/Adam", "/Adam_1")),
 }  # fmt: skip
 
@@ -80,7 +80,7 @@ def test_already_finished_run_trains_nothing(toy_config):
 
 
 @pytest.mark.parametrize(
-  "steps_per_loop, save_steps, expected", [(1, 3, [6, 9, 10]), (4, 3, [4, 8, 10]), (100, 3, [10])]
+  "steps_per_loop, save_steps, expected", [(1, 3, [6, 9, 10]), (4, 3, [4, 8, 10]), (100, 3, [0, 10])]
 )
 def test_checkpoints_on_crossing_multiples(toy_config, steps_per_loop, save_steps, expected):
   toy_config.train.steps_per_loop = steps_per_loop
@@ -123,7 +123,49 @@ def test_non_finite_loss_stops_without_checkpoint(toy_config):
   toy_config.train.steps_per_loop = 5
   with pytest.raises(NonFiniteLossError, match=r"step 2 \(steps 1\.\.5\)"):
     train_and_evaluate(toy_config)
-  assert tf.train.latest_checkpoint(toy_config.model.model_dir) is None
+  # Only the initial checkpoint exists, and it is finite.
+  latest = tf.train.latest_checkpoint(toy_config.model.model_dir)
+  assert latest.endswith("model.ckpt-0")
+  reader = tf.train.load_checkpoint(latest)
+  for name, dtype in reader.get_variable_to_dtype_map().items():
+    if dtype.is_floating:
+      assert np.all(np.isfinite(reader.get_tensor(name))), name
+
+
+def write_numbers(path, values):
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for i, value in enumerate(values):
+      feature = {
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[value])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3])),
+      }
+      writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def test_nan_rollback_restores_last_good_checkpoint_and_continues(toy_config, tmp_path):
+  values = [float(i) for i in range(10)]
+  values[5] = float("nan")  # Step 6 (batch size 1, no shuffle) sees a NaN input.
+  write_numbers(tmp_path / "data.tfrecord", values)
+  feeder = toy_config.train.train_feeder
+  feeder.file_patterns = [str(tmp_path / "data.tfrecord")]
+  feeder.batch_size, feeder.shuffle = 1, False
+  feeder.features_map = {"x": {"type": "FixedLenFeature", "shape": [], "dtype": "float32"}}
+  toy_config.train.eval_feeder.file_patterns = []
+  toy_config.train.epochs, toy_config.train.steps_per_loop = 1, 1
+  toy_config.train.save_checkpoint_steps = 2
+  toy_config.train.nan_policy = "rollback"
+  train_and_evaluate(toy_config)
+  reader = tf.train.load_checkpoint(toy_config.model.model_dir)
+  assert reader.get_tensor("global_step") == 10
+  assert np.all(np.isfinite(reader.get_tensor("toy/w1")))
+  assert 6 not in read_scalars(toy_config.model.model_dir)["loss"] or np.isfinite(
+    read_scalars(toy_config.model.model_dir)["loss"][6]
+  )
+
+  toy_config.model.model_dir += "_limit"
+  toy_config.model.learning_rate = float("nan")  # Every step fails: rollbacks run out.
+  with pytest.raises(NonFiniteLossError, match="train.nan_policy"):
+    train_and_evaluate(toy_config)
 
 
 def test_xla_off_gives_same_result(toy_config):

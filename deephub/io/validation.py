@@ -1,0 +1,126 @@
+"""Checks of TFRecord data against its config, run on the host before and
+after the pipeline, never per element inside it.
+
+- `check_schema` reads one record and compares it with `features_map` /
+  `labels_map`, so a mismatch is reported before training starts.
+- `scan_files` reads each file once to find corrupted or truncated ones.
+"""
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from deephub.errors import UserError
+
+_KIND_OF_DTYPE = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
+_DTYPE_OF_KIND = {kind: dtype for dtype, kind in _KIND_OF_DTYPE.items()}
+# Each TFRecord is framed by a uint64 length, two uint32 CRCs: 16 bytes.
+_RECORD_OVERHEAD_BYTES = 16
+
+
+def check_schema(
+  files: Sequence[str], maps: Mapping[str, Mapping[str, Any]], *, compression: str, where: str
+) -> None:
+  """Compares the first record of the first non-empty file with the config maps.
+
+  Args:
+    files: the feeder's files.
+    maps: `{"features_map": {...}, "labels_map": {...}}` from the config.
+    compression: '' or 'GZIP'.
+    where: config path of the feeder, for messages.
+
+  Raises:
+    UserError: a configured feature is missing, or has another dtype or size.
+  """
+  for path in files:
+    records = list(tf.data.TFRecordDataset(path, compression_type=compression).take(1))
+    if records:
+      break
+  else:
+    return  # No records at all: the step count check reports it.
+  example = tf.train.Example.FromString(records[0].numpy())
+  found = example.features.feature
+  for map_name, features in maps.items():
+    for name, entry in features.items():
+      key = f"{where}.{map_name}.{name}"
+      if name not in found:
+        raise UserError(f"{key}: {path} has no feature {name!r}; it has {sorted(found)}")
+      kind = found[name].WhichOneof("kind")
+      if kind is not None and kind != _KIND_OF_DTYPE.get(entry["dtype"]):
+        raise UserError(
+          f"{key}: dtype is {entry['dtype']} but {path} holds "
+          f"{_DTYPE_OF_KIND.get(kind, kind)}; set dtype: {_DTYPE_OF_KIND.get(kind, kind)}"
+        )
+      if entry.get("type", "FixedLenFeature") == "FixedLenFeature":
+        expected = math.prod(entry.get("shape", []))
+        values = len(getattr(found[name], kind).value) if kind else 0
+        if values != expected:
+          raise UserError(
+            f"{key}: shape {list(entry.get('shape', []))} needs {expected} values but "
+            f"{path} has {values}; fix shape or use VarLenFeature"
+          )
+
+
+@dataclasses.dataclass
+class FileScan:
+  """What one pass over a file found."""
+
+  path: str
+  records: int
+  error: str = ""  # The DataLossError message, '' for a clean file.
+  skipped_bytes: int = 0  # Uncompressed files only: bytes after the last good record.
+
+
+def scan_files(files: Sequence[str], *, compression: str) -> list[FileScan]:
+  """Reads every file once (C++ reduce) and reports records and corruption."""
+  scans = []
+  for path in files:
+    dataset = tf.data.TFRecordDataset(path, compression_type=compression)
+    try:
+      count, size = _count(dataset)
+      scans.append(FileScan(path, count))
+    except tf.errors.DataLossError as error:
+      count, size = _count(dataset.ignore_errors())
+      scan = FileScan(path, count, error=_short(error))
+      if not compression:
+        scan.skipped_bytes = tf.io.gfile.stat(path).length - size
+      scans.append(scan)
+  return scans
+
+
+def data_loss_error(
+  files: Sequence[str], *, compression: str, where: str, error: tf.errors.DataLossError
+) -> UserError:
+  """Turns a DataLossError from the pipeline into an error naming the bad file."""
+  bad = [scan for scan in scan_files(files, compression=compression) if scan.error]
+  if not bad:
+    return UserError(
+      f"{where}: corrupted input data ({_short(error)}); run `deep utils validate "
+      "PATTERN --deep-check` on the files"
+    )
+  names = ", ".join(f"{scan.path} ({scan.error}, after record {scan.records})" for scan in bad[:3])
+  return UserError(
+    f"{where}: corrupted TFRecord file {names}; replace it, list all bad files with "
+    f"`deep utils validate PATTERN --deep-check`, or set {where}.skip_corrupt_records True"
+  )
+
+
+def _count(dataset: tf.data.Dataset) -> tuple[int, int]:
+  count, size = dataset.reduce(
+    (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
+    lambda acc, record: (
+      acc[0] + 1,
+      acc[1] + tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD_BYTES,
+    ),
+  )
+  return int(count), int(size)
+
+
+def _short(error: tf.errors.OpError) -> str:
+  """The useful part of a DataLossError ('truncated record at 459')."""
+  match = re.search(r"(truncated record at \d+|corrupted record at \d+)", error.message)
+  return match.group(1) if match else error.message.splitlines()[0][:200]
