@@ -13,14 +13,18 @@ from deephub.engine.checkpoint import Entry
 
 # Checkpoint key of the input position; Estimators ignore keys they do not own.
 INPUT_STATE_KEY = "deephub/train_input_state"
-_FAIL_ON_EXTERNAL_STATE = 2
+# Our feeders' only "external" state is the seed generator of each pass's
+# shuffle, whose seed is fixed by (seed, epoch); nothing is lost by ignoring it.
+# (Python functions, the other kind, are not allowed in our pipelines.)
+_IGNORE_EXTERNAL_STATE = 1
 
 
 def iterator_entry(iterator) -> Entry | None:
   """Returns an Entry for `iterator`, or None when its pipeline cannot be saved.
 
-  A pipeline with external state (a Python function, a remote service) has no
-  position to save; training then resumes at the start of an epoch.
+  A pipeline that cannot serialize its position (a tf.data service, a
+  distributed iterator) gets None; training then resumes at the start of an
+  epoch.
   """
   resource = getattr(iterator, "_iterator_resource", None)
   if resource is None:
@@ -32,7 +36,7 @@ def iterator_entry(iterator) -> Entry | None:
 
   def read() -> tf.Tensor:
     return tf.raw_ops.SerializeIterator(
-      resource_handle=resource, external_state_policy=_FAIL_ON_EXTERNAL_STATE
+      resource_handle=resource, external_state_policy=_IGNORE_EXTERNAL_STATE
     )
 
   def assign(value: tf.Tensor) -> None:

@@ -6,6 +6,7 @@ parsing so `tf.io.parse_example` decodes a whole batch in one op, and the
 result is prefetched. No Python runs per element or per batch.
 """
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ from deephub.io import validation
 from deephub.io.features import parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
+# Spreads per-epoch shuffle seeds apart.
+_EPOCH_SEED_STRIDE = 1_000_003
 
 
 class TFRecordExamplesFeeder:
@@ -69,6 +72,8 @@ class TFRecordExamplesFeeder:
     self.skip_corrupt_records = skip_corrupt_records
     self.deterministic = deterministic
     self.seed = seed
+    # Without a seed, one drawn here keeps the epochs of this run consistent.
+    self._seed = seed if seed is not None else random.randrange(2**31)
     self.feature_names = list(features_map)
     self.label_names = list(labels_map or {})
     self._maps = {"features_map": dict(features_map), "labels_map": dict(labels_map or {})}
@@ -84,11 +89,10 @@ class TFRecordExamplesFeeder:
       epochs: passes over the files; None repeats forever. Batches never
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
     """
-    records = self._records()
-    if self.shuffle:
-      records = records.shuffle(self.shuffle_buffer_size, seed=self.seed)
-    batches = records.batch(self.batch_size, drop_remainder=self.drop_remainder)
-    batches = batches.repeat(epochs)
+    # Each pass is built from its epoch number, so its order is a function of
+    # (seed, epoch) alone: a restored iterator replays later epochs exactly.
+    passes = tf.data.Dataset.counter() if epochs is None else tf.data.Dataset.range(epochs)
+    batches = passes.flat_map(self._one_pass)
     batches = batches.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
     return batches.prefetch(tf.data.AUTOTUNE)
 
@@ -126,13 +130,22 @@ class TFRecordExamplesFeeder:
       records = records.ignore_errors(log_warning=True)
     return records
 
-  def _records(self) -> tf.data.Dataset:
-    """One pass of serialized records, files interleaved."""
-    files = tf.data.Dataset.from_tensor_slices(self.files)
+  def _one_pass(self, epoch: tf.Tensor) -> tf.data.Dataset:
+    """Batches of serialized records of pass `epoch`, shuffled when asked."""
+    records = self._records(epoch)
     if self.shuffle:
-      files = files.shuffle(len(self.files), seed=self.seed)
+      records = records.shuffle(self.shuffle_buffer_size, seed=self._seed + epoch * _EPOCH_SEED_STRIDE)
+    return records.batch(self.batch_size, drop_remainder=self.drop_remainder)
+
+  def _records(self, epoch: tf.Tensor | int = 0) -> tf.data.Dataset:
+    """One pass of serialized records, files interleaved."""
+    files = tf.constant(self.files)
+    if self.shuffle:
+      seed = tf.stack([tf.constant(self._seed, tf.int64), tf.cast(epoch, tf.int64)])
+      files = tf.random.experimental.stateless_shuffle(files, seed=seed)
+    files = tf.data.Dataset.from_tensor_slices(files)
     records = files.interleave(
-      lambda path: tf.data.TFRecordDataset(path, compression_type=self.compression),
+      self._read_file,
       cycle_length=max(1, min(self.num_parallel_reads, len(self.files))),
       num_parallel_calls=tf.data.AUTOTUNE,
       deterministic=self.deterministic,

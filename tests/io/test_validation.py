@@ -1,0 +1,101 @@
+"""Bad data: schema mismatches, corrupted and empty files, too little data."""
+
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from deephub.engine import train_and_evaluate
+from deephub.errors import UserError
+from deephub.io import TFRecordExamplesFeeder
+from deephub.resources import toy_data_dir
+from tests.conftest import read_scalars
+
+TOY_TRAIN = os.path.join(toy_data_dir(), "train-00000-of-00001")
+LABEL = {"label": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
+
+
+def feeder(path, features_map, **overrides):
+  return TFRecordExamplesFeeder(file_patterns=[str(path)], batch_size=4, features_map=features_map,
+                                labels_map=LABEL, **overrides)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+  "features_map, message",
+  [
+    ({"numbr": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}},
+     r"features_map.numbr: .*train-00000-of-00001 has no feature 'numbr'; it has \['label', 'number'\]"),
+    ({"number": {"type": "FixedLenFeature", "shape": [], "dtype": "float32"}},
+     "features_map.number: dtype is float32 but .* holds int64; set dtype: int64"),
+    ({"number": {"type": "FixedLenFeature", "shape": [3], "dtype": "int64"}},
+     r"features_map.number: shape \[3\] needs 3 values but .* has 1"),
+  ],
+)  # fmt: skip
+def test_schema_mismatch_names_the_feature(features_map, message):
+  with pytest.raises(UserError, match=message):
+    feeder(TOY_TRAIN, features_map).check_schema("train.train_feeder")
+
+
+def test_matching_schema_passes():
+  feeder(TOY_TRAIN, {"number": {"type": "VarLenFeature", "dtype": "int64"}}).check_schema("f")
+
+
+def corrupt_copy(tmp_path, *, truncate):
+  data = open(TOY_TRAIN, "rb").read()
+  path = tmp_path / "train-bad"
+  if truncate:
+    path.write_bytes(data[:-20])
+  else:
+    broken = bytearray(data)
+    broken[200] ^= 0xFF
+    path.write_bytes(bytes(broken))
+  shutil.copy(TOY_TRAIN, tmp_path / "train-good")
+  return path
+
+
+@pytest.mark.parametrize("truncate, found", [(True, "truncated record at"), (False, "corrupted record at")])
+def test_corrupted_file_is_named(tmp_path, truncate, found):
+  bad = corrupt_copy(tmp_path, truncate=truncate)
+  number = {"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
+  f = feeder(tmp_path / "train-*", number)
+  with pytest.raises(tf.errors.DataLossError) as caught:
+    f.num_examples()
+  error = f.explain(caught.value, "train.train_feeder")
+  assert str(bad) in str(error) and found in str(error)
+  assert "deep utils validate" in str(error) and "skip_corrupt_records" in str(error)
+  assert "train-good" not in str(error)
+
+
+def test_training_on_corrupted_data_stops_with_the_file_name(toy_config, tmp_path):
+  bad = corrupt_copy(tmp_path, truncate=True)
+  toy_config.train.train_feeder.file_patterns = [str(tmp_path / "train-*")]
+  with pytest.raises(UserError, match=f"corrupted TFRecord file {bad}"):
+    train_and_evaluate(toy_config)
+
+
+def test_skip_corrupt_records_trains_and_reports(toy_config, tmp_path):
+  corrupt_copy(tmp_path, truncate=True)
+  feeder_config = toy_config.train.train_feeder
+  feeder_config.file_patterns = [str(tmp_path / "train-*")]
+  feeder_config.skip_corrupt_records = True
+  toy_config.train.epochs = 2
+  train_and_evaluate(toy_config)
+  scalars = read_scalars(toy_config.model.model_dir)
+  assert scalars["input/corrupt_files_skipped"] == {0: 1.0}
+  assert scalars["input/corrupt_bytes_skipped"][0] > 0
+  # 10 good + 9 readable records, batch 10: 2 batches per epoch.
+  assert sorted(scalars["loss"]) == [1, 2, 3, 4]
+
+
+def test_empty_file_is_an_error(tmp_path):
+  (tmp_path / "part-0").write_bytes(b"")
+  with pytest.raises(UserError, match="part-0 .* is an empty file"):
+    feeder(tmp_path / "part-*", {"n": {"dtype": "int64"}})
+
+
+def test_less_than_one_batch_with_drop_remainder(toy_config):
+  toy_config.train.train_feeder.batch_size = 11
+  toy_config.train.train_feeder.drop_remainder = True
+  with pytest.raises(UserError, match="yields no batch of 11 examples from 1 file"):
+    train_and_evaluate(toy_config)
