@@ -1,12 +1,13 @@
-"""Input feeders: configs in, `tf.data.Dataset`s out."""
+"""The feeder registry: a feeder config's `type` to its class."""
 
 from collections.abc import Mapping
 from typing import Any
 
 from deephub.errors import UserError, closest
+from deephub.io.memory import MemorySamplesFeeder
 from deephub.io.tfrecord import TFRecordExamplesFeeder
 
-FEEDERS = {"TFRecordExamplesFeeder": TFRecordExamplesFeeder}
+FEEDERS = {"TFRecordExamplesFeeder": TFRecordExamplesFeeder, "MemorySamplesFeeder": MemorySamplesFeeder}
 
 
 def make_feeder(config: Mapping[str, Any], *, seed: int | None = None, where: str = "feeder"):

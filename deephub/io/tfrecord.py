@@ -4,6 +4,10 @@ The pipeline keeps all per-record work in TensorFlow's C++ kernels: files are
 interleaved with parallel reads, serialized records are batched *before*
 parsing so `tf.io.parse_example` decodes a whole batch in one op, and the
 result is prefetched. No Python runs per element or per batch.
+
+Record counts come from each folder's `_tfrecord_metadata.json`
+(`deephub.io.metadata`), so steps per epoch are known without a pass over
+the data.
 """
 
 from collections.abc import Mapping, Sequence
@@ -12,7 +16,8 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io.features import parsing_spec
+from deephub.io import metadata
+from deephub.io.features import decoders, parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
 
@@ -34,6 +39,7 @@ class TFRecordExamplesFeeder:
     compression: str = "",
     num_parallel_reads: int = 8,
     deterministic: bool = True,
+    auto_generate_meta: bool = False,
     seed: int | None = None,
     type: str = "TFRecordExamplesFeeder",  # noqa: A002 - legacy key name.
   ):
@@ -43,7 +49,9 @@ class TFRecordExamplesFeeder:
     `seed` seeds both file and example shuffling.
 
     Raises:
-      UserError: a pattern matches no file, or a value is out of range.
+      UserError: a pattern matches no file, a value is out of range, or a
+        file's metadata entry is missing or stale (and `auto_generate_meta`
+        is off).
     """
     del type  # Selects this class; nothing else to do with it.
     if isinstance(file_patterns, str):
@@ -57,6 +65,9 @@ class TFRecordExamplesFeeder:
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
     self.files = _list_files(file_patterns)
+    self.record_counts = metadata.record_counts(
+      self.files, compression=compression, auto_generate=auto_generate_meta
+    )
     self.batch_size = batch_size
     self.shuffle = shuffle
     self.shuffle_buffer_size = shuffle_buffer_size
@@ -72,6 +83,7 @@ class TFRecordExamplesFeeder:
       **parsing_spec(features_map, where="features_map"),
       **parsing_spec(labels_map or {}, where="labels_map"),
     }
+    self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
 
   def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
     """Returns batches of `(features, labels)` dicts, or `features` alone.
@@ -93,9 +105,9 @@ class TFRecordExamplesFeeder:
     return lambda: self.dataset(epochs)
 
   def num_examples(self) -> int:
-    """Counts the examples in one pass (reads the files once, in C++)."""
-    count = self._records().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
-    return int(count)
+    """The examples in one pass, from the metadata (no data is read)."""
+    total = sum(self.record_counts)
+    return min(total, self.max_examples) if self.max_examples >= 0 else total
 
   def steps_per_epoch(self, num_examples: int | None = None) -> int:
     """Returns the number of batches in one pass over the files."""
@@ -119,6 +131,8 @@ class TFRecordExamplesFeeder:
 
   def _parse(self, serialized: tf.Tensor):
     parsed = tf.io.parse_example(serialized, self._spec)
+    # Per-batch decoding (images): graph ops over the whole batch, no Python.
+    parsed.update({name: decode(parsed[name]) for name, decode in self._decoders.items()})
     features = {name: parsed[name] for name in self.feature_names}
     if not self.label_names:
       return features
@@ -128,7 +142,7 @@ class TFRecordExamplesFeeder:
 def _list_files(patterns: Sequence[str]) -> list[str]:
   files = []
   for pattern in patterns:
-    matched = tf.io.gfile.glob(pattern)
+    matched = [path for path in tf.io.gfile.glob(pattern) if not path.endswith(metadata.METADATA_FILENAME)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
     files.extend(sorted(matched))
