@@ -69,7 +69,8 @@ def set_visible_devices(device_ids: Sequence[int] | None, run: Runner = _nvidia_
   """Sets `CUDA_VISIBLE_DEVICES` from `-g` (nothing when -g was not given)."""
   if not device_ids:
     return
+  value = visible_devices(device_ids, run)
   if "tensorflow" in sys.modules:
     logging.warning("TensorFlow is already imported; CUDA_VISIBLE_DEVICES may be ignored")
-  os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices(device_ids, run)
+  os.environ["CUDA_VISIBLE_DEVICES"] = value
   logging.info("CUDA_VISIBLE_DEVICES=%s", os.environ["CUDA_VISIBLE_DEVICES"])

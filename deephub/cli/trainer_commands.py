@@ -6,10 +6,6 @@ the same path as `python -m deephub.train` (`deephub.launch.train_variant`).
 
 import argparse
 
-import ml_collections
-
-from deephub import launch, overrides, variants
-from deephub.cli import gpus
 from deephub.cli.commands import Command
 
 
@@ -31,8 +27,15 @@ def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
   )
 
 
-def resolve_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
-  """Loads the variant and applies -p and the warm-start flags, in that order."""
+def resolve_config(args: argparse.Namespace):
+  """Loads the variant and applies -p and the warm-start flags, in that order.
+
+  Returns:
+    The locked `ml_collections.ConfigDict` to train.
+  """
+  # Deferred, like every import a command needs: `deep --help` stays fast.
+  from deephub import overrides, variants
+
   config = variants.load_variant(args.variant, args.variants_dir)
   overrides.apply_overrides(config, args.param_expr)
   if getattr(args, "warm_start_checkpoint", None) is not None:
@@ -63,6 +66,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+  from deephub import launch
+  from deephub.cli import gpus
+
   config = resolve_config(args)
   gpus.set_visible_devices(args.gpu_device_id)  # Before train_variant imports TensorFlow.
   launch.train_variant(config, args.variant)
