@@ -65,8 +65,13 @@ class TFRecordExamplesFeeder:
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
     self.files = _list_files(file_patterns)
-    self.record_counts = metadata.record_counts(
-      self.files, compression=compression, auto_generate=auto_generate_meta
+    # Metadata is read and written with local file APIs; remote files
+    # (gs://...) are counted by one pass over the data instead.
+    local = not any("://" in path for path in self.files)
+    self.record_counts = (
+      metadata.record_counts(self.files, compression=compression, auto_generate=auto_generate_meta)
+      if local
+      else None
     )
     self.batch_size = batch_size
     self.shuffle = shuffle
@@ -105,7 +110,9 @@ class TFRecordExamplesFeeder:
     return lambda: self.dataset(epochs)
 
   def num_examples(self) -> int:
-    """The examples in one pass, from the metadata (no data is read)."""
+    """The examples in one pass, from the metadata (no data is read) for local files."""
+    if self.record_counts is None:
+      return int(self._records().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
     total = sum(self.record_counts)
     return min(total, self.max_examples) if self.max_examples >= 0 else total
 
