@@ -14,8 +14,10 @@ setup(
   packages=find_packages(include=["deephub", "deephub.*"]) + ["deephub.configs", "deephub.configs.variants"],
   package_dir={"deephub.configs": "configs"},
   package_data={
-    "deephub": ["resources/blobs/data/toy/*"],
-    "deephub.configs": ["*.py", "variants/*.py"],
+    # Both toy datasets (plain and GZIP) with their _tfrecord_metadata.json.
+    "deephub": ["resources/blobs/data/toy/*", "resources/blobs/data/compressed_toy/*"],
+    # Legacy YAML variants and the feeder files they extend.
+    "deephub.configs": ["*.py", "variants/*.py", "variants/*.yaml", "feeders/*.yaml"],
   },
   install_requires=[
     "tensorflow>=2.17,<2.22",
@@ -25,9 +27,18 @@ setup(
     "PyYAML",
     # TensorFlow 2.21 no longer pulls it in; we promise TensorBoard plots.
     "tensorboard",
+    # Legacy YAML variants (extend chains, ${...} references) are metayaml
+    # files; deephub checks every file before metayaml parses it.
+    "metayaml",
   ],
   extras_require={
-    "test": ["pytest", "pytest-benchmark", "ruff"],
+    "test": [
+      "pytest",
+      "pytest-benchmark",
+      "ruff",
+      # MemorySamplesFeeder accepts DataFrames (pandas stays optional for users).
+      "pandas",
+    ],
   },
-  entry_points={"console_scripts": ["deephub-train=deephub.train:run"]},
+  entry_points={"console_scripts": ["deephub-train=deephub.train:run", "deep=deephub.cli.main:run"]},
 )

@@ -46,7 +46,12 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   config.num_parallel_reads = 8
   # Keep record order reproducible across runs (slower when False is possible).
   config.deterministic = True
-  # {name: {type: FixedLenFeature|VarLenFeature, shape: [...], dtype: ...}}.
+  # Record counts come from each folder's _tfrecord_metadata.json; True writes
+  # missing or stale entries (reading those files) instead of failing.
+  config.auto_generate_meta = False
+  # {name: {type: FixedLenFeature|VarLenFeature|FixedLenSequenceFeature,
+  # shape: [...], dtype: ...}} or {name: {type: ImageFeature, ...}}; see
+  # deephub/io/features.py.
   config.features_map = ml_collections.ConfigDict()
   # Same shape as features_map; empty for a feeder without labels.
   config.labels_map = ml_collections.ConfigDict()

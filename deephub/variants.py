@@ -1,7 +1,9 @@
 """Finding, loading and recording variant configs.
 
 A variant name resolves to `<variants_dir>/<name>.py`, a file whose
-`get_config()` returns a ConfigDict. The default variants dir is the
+`get_config()` returns a ConfigDict, else to the legacy `<name>.yaml` (see
+`deephub.yaml_variants`); `name.py` / `name.yaml` picks one explicitly. The
+default variants dir is the
 repository's `configs/variants` (mapped to `deephub/configs/variants` by a
 non-editable install).
 """
@@ -16,6 +18,8 @@ import yaml
 from deephub.errors import UserError, closest
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Searched in this order: a Python variant wins over a YAML one of the same name.
+_EXTENSIONS = (".py", ".yaml")
 
 
 def default_variants_dir() -> str:
@@ -32,7 +36,11 @@ def available_variants(variants_dir: str) -> list[str]:
   if not os.path.isdir(variants_dir):
     return []
   return sorted(
-    name[:-3] for name in os.listdir(variants_dir) if name.endswith(".py") and not name.startswith("_")
+    {
+      os.path.splitext(name)[0]
+      for name in os.listdir(variants_dir)
+      if name.endswith(_EXTENSIONS) and not name.startswith("_")
+    }
   )
 
 
@@ -43,24 +51,39 @@ def find_variant(name: str, variants_dir: str | None = None) -> str:
     UserError: no such variant; the message lists the closest names.
   """
   variants_dir = variants_dir or default_variants_dir()
-  path = os.path.join(variants_dir, f"{name}.py")
-  if not os.path.isfile(path):
-    raise UserError(
-      f"Cannot find variant with name {name!r} in {variants_dir}; available: "
-      f"{closest(name, available_variants(variants_dir))}"
-    )
-  return path
+  names = [name] if name.endswith(_EXTENSIONS) else [f"{name}{ext}" for ext in _EXTENSIONS]
+  for candidate in names:
+    path = os.path.join(variants_dir, candidate)
+    if os.path.isfile(path):
+      return path
+  raise UserError(
+    f"Cannot find variant with name {name!r} in {variants_dir}; available: "
+    f"{closest(name, available_variants(variants_dir))}"
+  )
 
 
 def load_variant(name: str, variants_dir: str | None = None) -> ml_collections.ConfigDict:
-  """Imports the variant file and returns its locked `get_config()`."""
+  """Imports the variant file and returns its locked `get_config()`, or maps a YAML variant."""
   path = find_variant(name, variants_dir)
-  spec = importlib.util.spec_from_file_location(f"deephub_variant_{name}", path)
+  if path.endswith(".yaml"):
+    from deephub import yaml_variants  # Deferred: only YAML variants need jinja2 and metayaml.
+
+    return yaml_variants.load_yaml_variant(path)
+  spec = importlib.util.spec_from_file_location(f"deephub_variant_{os.path.splitext(name)[0]}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
   config.lock()
   return config
+
+
+def config_file_flag(path: str) -> str:
+  """The `--config=` value that makes ml_collections load the variant at `path`."""
+  if path.endswith(".yaml"):
+    from deephub import yaml_variants  # Deferred: only YAML variants need jinja2 and metayaml.
+
+    return f"{yaml_variants.__file__}:{path}"
+  return path
 
 
 def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:

@@ -1,32 +1,16 @@
-"""Input feeders: configs in, `tf.data.Dataset`s out."""
+"""Input feeders: configs in, `tf.data.Dataset`s out.
 
-from collections.abc import Mapping
-from typing import Any
+`FEEDERS` and `make_feeder` live in `deephub.io.feeders` and are loaded on
+first use, so that `deephub.io.metadata` (used by `deep utils`) imports
+without TensorFlow.
+"""
 
-from deephub.errors import UserError, closest
-from deephub.io.tfrecord import TFRecordExamplesFeeder
-
-FEEDERS = {"TFRecordExamplesFeeder": TFRecordExamplesFeeder}
+_LAZY = {"FEEDERS": "feeders", "make_feeder": "feeders", "TFRecordExamplesFeeder": "tfrecord"}
 
 
-def make_feeder(config: Mapping[str, Any], *, seed: int | None = None, where: str = "feeder"):
-  """Builds the feeder named by `config['type']` with the other keys.
+def __getattr__(name: str):
+  if name in _LAZY:
+    import importlib
 
-  Args:
-    config: a feeder config (ConfigDict or dict).
-    seed: shuffle seed.
-    where: config path of the feeder, for error messages.
-
-  Raises:
-    UserError: unknown feeder type or an invalid value.
-  """
-  params = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  kind = params.get("type", "")
-  if kind not in FEEDERS:
-    raise UserError(f"{where}.type is {kind!r}; use one of {closest(kind, FEEDERS)}")
-  try:
-    return FEEDERS[kind](seed=seed, **params)
-  except UserError as error:
-    raise UserError(f"{where}: {error}") from None
-  except TypeError as error:
-    raise UserError(f"{where}: {error}") from None
+    return getattr(importlib.import_module(f"deephub.io.{_LAZY[name]}"), name)
+  raise AttributeError(f"module 'deephub.io' has no attribute {name!r}")

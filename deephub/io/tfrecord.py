@@ -4,6 +4,10 @@ The pipeline keeps all per-record work in TensorFlow's C++ kernels: files are
 interleaved with parallel reads, serialized records are batched *before*
 parsing so `tf.io.parse_example` decodes a whole batch in one op, and the
 result is prefetched. No Python runs per element or per batch.
+
+Record counts come from each folder's `_tfrecord_metadata.json`
+(`deephub.io.metadata`), so steps per epoch are known without a pass over
+the data.
 """
 
 import random
@@ -13,8 +17,8 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import validation
-from deephub.io.features import parsing_spec
+from deephub.io import metadata, validation
+from deephub.io.features import decoders, parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
 # Spreads per-epoch shuffle seeds apart.
@@ -39,6 +43,7 @@ class TFRecordExamplesFeeder:
     num_parallel_reads: int = 8,
     skip_corrupt_records: bool = False,
     deterministic: bool = True,
+    auto_generate_meta: bool = False,
     seed: int | None = None,
     type: str = "TFRecordExamplesFeeder",  # noqa: A002 - legacy key name.
   ):
@@ -48,7 +53,9 @@ class TFRecordExamplesFeeder:
     `seed` seeds both file and example shuffling.
 
     Raises:
-      UserError: a pattern matches no file, or a value is out of range.
+      UserError: a pattern matches no file, a value is out of range, or a
+        file's metadata entry is missing or stale (and `auto_generate_meta`
+        is off).
     """
     del type  # Selects this class; nothing else to do with it.
     if isinstance(file_patterns, str):
@@ -62,6 +69,16 @@ class TFRecordExamplesFeeder:
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
     self.files = _list_files(file_patterns)
+    # Metadata is read and written with local file APIs; remote files
+    # (gs://...) are counted by one pass over the data instead.
+    # Skipping corrupted records makes the count depend on what is readable,
+    # so that mode counts by one tolerant pass too.
+    local = not any("://" in path for path in self.files) and not skip_corrupt_records
+    self.record_counts = (
+      metadata.record_counts(self.files, compression=compression, auto_generate=auto_generate_meta)
+      if local
+      else None
+    )
     self.batch_size = batch_size
     self.shuffle = shuffle
     self.shuffle_buffer_size = shuffle_buffer_size
@@ -81,6 +98,7 @@ class TFRecordExamplesFeeder:
       **parsing_spec(features_map, where="features_map"),
       **parsing_spec(labels_map or {}, where="labels_map"),
     }
+    self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
 
   def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
     """Returns batches of `(features, labels)` dicts, or `features` alone.
@@ -101,9 +119,11 @@ class TFRecordExamplesFeeder:
     return lambda: self.dataset(epochs)
 
   def num_examples(self) -> int:
-    """Counts the examples in one pass (reads the files once, in C++)."""
-    count = self._records().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
-    return int(count)
+    """The examples in one pass, from the metadata (no data is read) for local files."""
+    if self.record_counts is None:
+      return int(self._records().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    total = sum(self.record_counts)
+    return min(total, self.max_examples) if self.max_examples >= 0 else total
 
   def steps_per_epoch(self, num_examples: int | None = None) -> int:
     """Returns the number of batches in one pass over the files."""
@@ -156,6 +176,8 @@ class TFRecordExamplesFeeder:
 
   def _parse(self, serialized: tf.Tensor):
     parsed = tf.io.parse_example(serialized, self._spec)
+    # Per-batch decoding (images): graph ops over the whole batch, no Python.
+    parsed.update({name: decode(parsed[name]) for name, decode in self._decoders.items()})
     features = {name: parsed[name] for name in self.feature_names}
     if not self.label_names:
       return features
@@ -165,7 +187,7 @@ class TFRecordExamplesFeeder:
 def _list_files(patterns: Sequence[str]) -> list[str]:
   files = []
   for pattern in patterns:
-    matched = tf.io.gfile.glob(pattern)
+    matched = [path for path in tf.io.gfile.glob(pattern) if not path.endswith(metadata.METADATA_FILENAME)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
     for path in matched:

@@ -76,7 +76,7 @@ def test_var_len_and_float_features(tmp_path):
         "dense": tf.train.Feature(float_list=tf.train.FloatList(value=[i, i + 0.5])),
       }))  # fmt: skip
       writer.write(example.SerializeToString())
-  feeder = TFRecordExamplesFeeder(file_patterns=path, batch_size=3, features_map={
+  feeder = TFRecordExamplesFeeder(file_patterns=path, batch_size=3, auto_generate_meta=True, features_map={
     "tokens": {"type": "VarLenFeature", "dtype": "int64"},
     "dense": {"type": "FixedLenFeature", "shape": [2], "dtype": "float32"},
   })  # fmt: skip
@@ -92,7 +92,9 @@ def test_gzip_files(tmp_path):
     for i in range(5):
       feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
       writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-  feeder = TFRecordExamplesFeeder(file_patterns=[path], batch_size=5, features_map=NUMBER, compression="GZIP")
+  feeder = TFRecordExamplesFeeder(
+    file_patterns=[path], batch_size=5, features_map=NUMBER, compression="GZIP", auto_generate_meta=True
+  )
   assert numbers_only(feeder) == [[0, 1, 2, 3, 4]]
 
 
@@ -106,7 +108,9 @@ def test_several_files_interleave_all_records(tmp_path):
       for i in range(shard * 10, shard * 10 + 10):
         feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
         writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-  feeder = TFRecordExamplesFeeder(file_patterns=[str(tmp_path / "part-*")], batch_size=7, features_map=NUMBER)
+  feeder = TFRecordExamplesFeeder(
+    file_patterns=[str(tmp_path / "part-*")], batch_size=7, features_map=NUMBER, auto_generate_meta=True
+  )
   seen = sum(numbers_only(feeder), [])
   assert sorted(seen) == list(range(30))
   assert seen != list(range(30))  # Interleaved, not read file after file.

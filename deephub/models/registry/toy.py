@@ -8,6 +8,7 @@ model and an Estimator.
 import keras
 import tensorflow as tf
 
+from deephub.models import schedules
 from deephub.models.base import Model, Tensors
 
 
@@ -34,15 +35,42 @@ class _ToyNetwork(keras.layers.Layer):
 class DebugToyModel(Model):
   """First feature -> relu(hidden_neurons) -> num_classes logits, Adam."""
 
-  def __init__(self, *, num_classes: int, learning_rate: float, hidden_neurons: int, **names):
+  def __init__(
+    self,
+    *,
+    num_classes: int,
+    learning_rate: float,
+    hidden_neurons: int,
+    num_steps_per_decay: int | None = None,
+    learning_rate_decay_factor: float | None = None,
+    staircase: bool = False,
+    piecewise_lr_boundaries: list[int] | None = None,
+    piecewise_lr_values: list[float] | None = None,
+    min_lr: float | None = None,
+    max_lr: float | None = None,
+    cycle_size_steps: int | None = None,
+    **names,
+  ):
     """Args:
     num_classes: number of logits.
-    learning_rate: Adam learning rate.
+    learning_rate: Adam learning rate (the start of an exponential decay).
     hidden_neurons: width of the hidden layer.
+    num_steps_per_decay ... cycle_size_steps: an optional learning-rate
+      schedule (see `deephub.models.schedules`); none keeps it constant.
     **names: `feature_names` / `label_names`, passed by the engine.
     """
     super().__init__(**names)
-    self.learning_rate = learning_rate
+    self.learning_rate = schedules.learning_rate_schedule(
+      learning_rate,
+      num_steps_per_decay=num_steps_per_decay,
+      learning_rate_decay_factor=learning_rate_decay_factor,
+      staircase=staircase,
+      piecewise_lr_boundaries=piecewise_lr_boundaries,
+      piecewise_lr_values=piecewise_lr_values,
+      min_lr=min_lr,
+      max_lr=max_lr,
+      cycle_size_steps=cycle_size_steps,
+    )
     self._network = _ToyNetwork(hidden_neurons=hidden_neurons, num_classes=num_classes)
 
   @property
@@ -66,7 +94,7 @@ class DebugToyModel(Model):
   def train_summaries(self, labels, outputs, optimizer):
     return {
       "training_accuracy": _accuracy(labels[self.label_names[0]], outputs["logits"]),
-      "learning_rate": tf.cast(optimizer.learning_rate, tf.float32),
+      "learning_rate": schedules.applied_learning_rate(self.learning_rate, optimizer),
     }
 
   def eval_metrics(self, labels, outputs):

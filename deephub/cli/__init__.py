@@ -1,0 +1,1 @@
+"""The `deep` command line of the Estimator-era Deephub (see `deephub.cli.main`)."""

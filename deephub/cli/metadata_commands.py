@@ -1,0 +1,103 @@
+"""`deep utils ...`: TFRecord metadata (generate, count, validate) without TensorFlow."""
+
+import argparse
+import sys
+import time
+
+from deephub.cli.commands import Command
+from deephub.errors import UserError
+from deephub.io import metadata
+
+_BAR_WIDTH = 30
+
+
+def _matching_files(pattern: str) -> list[str]:
+  files = metadata.list_data_files(pattern)
+  if not files:
+    raise UserError(f"pattern {pattern!r} matches no file; quote it so the shell does not expand it")
+  return files
+
+
+class _Progress:
+  """A one-line progress bar on stderr; other messages go on their own lines."""
+
+  def __init__(self, total: int):
+    self.total, self.done = total, 0
+
+  def __call__(self, path: str, outcome: str) -> None:
+    self.done += 1
+    if outcome.startswith("unreadable"):
+      print(f"\rskipping {path}, {outcome}", file=sys.stderr)
+    filled = _BAR_WIDTH * self.done // self.total
+    bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+    end = "\n" if self.done == self.total else ""
+    print(f"\r[{bar}] {self.done}/{self.total} files", end=end, file=sys.stderr, flush=True)
+
+
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("pattern", metavar="PATTERN", help="glob of TFRecord files, quoted: '/data/train-*'")
+  parser.add_argument(
+    "--compression_type", "--compression-type", default="", choices=metadata.COMPRESSIONS, help="'' or GZIP"
+  )
+  parser.add_argument("--force", action="store_true", help="rescan files that already have an entry")
+
+
+def _generate(args: argparse.Namespace) -> int:
+  files = _matching_files(args.pattern)
+  print(f"Found {len(files)} files matching {args.pattern}")
+  start = time.monotonic()
+  report = metadata.generate(
+    files, compression=args.compression_type, force=args.force, on_file=_Progress(len(files))
+  )
+  secs = max(time.monotonic() - start, 1e-9)
+  megabytes = report.scanned_bytes / 1e6
+  print(
+    f"Scanned {len(report.scanned)} files ({megabytes:.1f} MB, {megabytes / secs:.1f} MB/s), "
+    f"kept {len(report.kept)} up-to-date entries, skipped {len(report.unreadable)} unreadable"
+  )
+  # Skipping unreadable files is the documented behaviour, not a failure.
+  return 0
+
+
+def _pattern_argument(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("pattern", metavar="PATTERN", help="glob of TFRecord files, quoted")
+
+
+def _total_examples(args: argparse.Namespace) -> None:
+  print(sum(metadata.record_counts(_matching_files(args.pattern))))
+
+
+def _validate_arguments(parser: argparse.ArgumentParser) -> None:
+  _pattern_argument(parser)
+  depth = parser.add_mutually_exclusive_group()
+  depth.add_argument(
+    "--shallow-check", dest="deep", action="store_false", help="compare file sizes only (default)"
+  )
+  depth.add_argument("--deep-check", dest="deep", action="store_true", help="compare sizes and md5 sums")
+  parser.set_defaults(deep=False)
+
+
+def _validate(args: argparse.Namespace) -> int:
+  files = _matching_files(args.pattern)
+  problems = metadata.check_files(files, deep=args.deep)
+  for path, problem in problems:
+    print(f"{path}: {problem}")
+  if problems:
+    print(f"{len(problems)} of {len(files)} files do not match their metadata", file=sys.stderr)
+    return 1
+  print(f"{len(files)} files match their metadata ({'md5' if args.deep else 'size'} checked)")
+  return 0
+
+
+COMMANDS = [
+  Command(
+    "generate-metadata",
+    "write _tfrecord_metadata.json for the matching files",
+    _generate_arguments,
+    _generate,
+  ),
+  Command(
+    "total-examples", "print the number of records of the matching files", _pattern_argument, _total_examples
+  ),
+  Command("validate", "check the matching files against their metadata", _validate_arguments, _validate),
+]

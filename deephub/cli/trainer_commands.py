@@ -1,0 +1,79 @@
+"""`deep trainer ...`: train a variant (export / evaluate / predict join this list).
+
+`deep trainer train` reads the variant and the `-p` overrides and then takes
+the same path as `python -m deephub.train` (`deephub.launch.train_variant`).
+"""
+
+import argparse
+
+from deephub.cli.commands import Command
+
+
+def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
+  """VARIANT, -d and -p: what every trainer command needs to build a config."""
+  parser.add_argument("variant", metavar="VARIANT", help="configs/variants/VARIANT.py, else VARIANT.yaml")
+  parser.add_argument(
+    "-d", "--variants-dir", metavar="DIR", help="folder of the variant (default: configs/variants)"
+  )
+  parser.add_argument(
+    "-p",
+    "--param-expr",
+    nargs=2,
+    action="append",
+    default=[],
+    metavar=("KEY", "VALUE"),
+    help="override a config value by dotted key, e.g. -p train.epochs 3 (repeatable); VALUE is a "
+    "Python/YAML literal, else a string",
+  )
+
+
+def resolve_config(args: argparse.Namespace):
+  """Loads the variant and applies -p and the warm-start flags, in that order.
+
+  Returns:
+    The locked `ml_collections.ConfigDict` to train.
+  """
+  # Deferred, like every import a command needs: `deep --help` stays fast.
+  from deephub import overrides, variants
+
+  config = variants.load_variant(args.variant, args.variants_dir)
+  overrides.apply_overrides(config, args.param_expr)
+  if getattr(args, "warm_start_checkpoint", None) is not None:
+    config.train.warm_start_check_point = args.warm_start_checkpoint
+  if getattr(args, "warm_start_vars", None) is not None:
+    config.train.warm_start_variables_regex = args.warm_start_vars
+  return config
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+  add_variant_arguments(parser)
+  parser.add_argument(
+    "-g",
+    "--gpu-device-id",
+    type=int,
+    action="append",
+    metavar="N",
+    help="GPU to use (repeatable); -1 picks the idle GPUs via nvidia-smi",
+  )
+  parser.add_argument(
+    "--warm-start-checkpoint", metavar="PATH", help="checkpoint or model_dir to initialise a new run from"
+  )
+  parser.add_argument(
+    "--warm-start-vars",
+    metavar="REGEX",
+    help="trainable variables to warm-start (default: the variant's, '.*')",
+  )
+
+
+def _train(args: argparse.Namespace) -> None:
+  from deephub import launch
+  from deephub.cli import gpus
+
+  config = resolve_config(args)
+  gpus.set_visible_devices(args.gpu_device_id)  # Before train_variant imports TensorFlow.
+  launch.train_variant(config, args.variant)
+
+
+COMMANDS = [
+  Command("train", "train and evaluate a variant into its model_dir", _train_arguments, _train),
+]

@@ -1,0 +1,301 @@
+"""`_tfrecord_metadata.json`: record counts, sizes and md5 sums of TFRecord files.
+
+One JSON file per folder, as the Estimator-era Deephub wrote it:
+
+  {"version": 1, "files": {"<basename>": {"total_records": N, "file_size": BYTES,
+                                         "md5_hash": "<hex>"}}}
+
+Feeders take their record counts from it, so steps per epoch are known
+without reading the data, and a file whose size no longer matches its entry
+is caught before training. Generating reads each file once: the same chunks
+feed the md5 and the record counter (and, for GZIP files, the decompressor).
+
+Plain Python and the standard library only: `deep utils` must start without
+TensorFlow. Local paths only (no gs://).
+"""
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from deephub.errors import UserError
+
+METADATA_FILENAME = "_tfrecord_metadata.json"
+VERSION = 1
+COMPRESSIONS = ("", "GZIP")
+_CHUNK_BYTES = 1 << 20
+# A TFRecord is: uint64 length, uint32 masked CRC of the length, the data,
+# uint32 masked CRC of the data.
+_HEADER_BYTES = 12
+_FOOTER_BYTES = 4
+
+
+class UnreadableFileError(Exception):
+  """A file that is not a (complete) TFRecord file of the given compression."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FileEntry:
+  """One file's entry in the metadata JSON."""
+
+  total_records: int
+  file_size: int
+  md5_hash: str
+
+
+def scan_file(path: str, compression: str = "") -> FileEntry:
+  """Counts the records and computes the md5 of `path` in one pass over its bytes.
+
+  Args:
+    path: a local TFRecord file.
+    compression: '' or 'GZIP' (the md5 and size are of the file as stored).
+
+  Raises:
+    UnreadableFileError: the file cannot be opened, decompressed or ends
+      inside a record.
+  """
+  if compression not in COMPRESSIONS:
+    raise UserError(f"compression is {compression!r}; use '' or 'GZIP'")
+  md5 = hashlib.md5(usedforsecurity=False)
+  size = 0
+
+  def raw_chunks() -> Iterator[bytes]:
+    nonlocal size
+    with open(path, "rb") as f:
+      while chunk := f.read(_CHUNK_BYTES):
+        md5.update(chunk)
+        size += len(chunk)
+        yield chunk
+
+  try:
+    chunks = _gunzip(raw_chunks()) if compression == "GZIP" else raw_chunks()
+    records = _count_records(chunks)
+  except OSError as error:
+    raise UnreadableFileError(error.strerror or str(error)) from None
+  except zlib.error as error:
+    raise UnreadableFileError(f"not a GZIP file ({error})") from None
+  return FileEntry(total_records=records, file_size=size, md5_hash=md5.hexdigest())
+
+
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+  """Decompresses a stream of one or more concatenated gzip members."""
+  decompressor = zlib.decompressobj(wbits=31)
+  inside_member = False
+  for chunk in chunks:
+    while chunk:
+      inside_member = True
+      yield decompressor.decompress(chunk)
+      chunk = b""
+      if decompressor.eof:
+        chunk, inside_member = decompressor.unused_data, False
+        decompressor = zlib.decompressobj(wbits=31)
+  if inside_member:
+    raise zlib.error("the GZIP stream ends early (truncated file)")
+
+
+def _count_records(chunks: Iterable[bytes]) -> int:
+  """Walks the record framing, skipping the payloads; returns the record count."""
+  count, skip, header = 0, 0, b""
+  for chunk in chunks:
+    pos, end = 0, len(chunk)
+    while pos < end:
+      if skip:
+        step = min(skip, end - pos)
+        skip -= step
+        pos += step
+        continue
+      take = _HEADER_BYTES - len(header)
+      header += chunk[pos : pos + take]
+      pos += take
+      if len(header) == _HEADER_BYTES:
+        (length,) = struct.unpack("<Q", header[:8])
+        skip, header = length + _FOOTER_BYTES, b""
+        count += 1
+  if skip or header:
+    raise UnreadableFileError("ends inside a record: truncated, or not a TFRecord file of this compression")
+  return count
+
+
+def metadata_path(folder: str) -> str:
+  return os.path.join(folder, METADATA_FILENAME)
+
+
+def read_metadata(folder: str) -> dict[str, FileEntry]:
+  """Returns the folder's entries by basename; {} when it has no metadata file.
+
+  Raises:
+    UserError: the metadata file is not valid JSON of version 1.
+  """
+  path = metadata_path(folder)
+  if not os.path.isfile(path):
+    return {}
+  try:
+    with open(path, encoding="utf-8") as f:
+      data = json.load(f)
+    if data.get("version") != VERSION:
+      raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
+    return {name: FileEntry(**entry) for name, entry in data["files"].items()}
+  except (ValueError, KeyError, TypeError, AttributeError) as error:
+    raise UserError(
+      f"{path} is not valid TFRecord metadata ({error}); delete it and run {fix_command(folder)}"
+    ) from None
+
+
+def write_metadata(folder: str, entries: dict[str, FileEntry]) -> None:
+  """Writes the folder's metadata JSON atomically (a reader never sees half a file)."""
+  data = {"version": VERSION, "files": {name: dataclasses.asdict(entries[name]) for name in sorted(entries)}}
+  temp = metadata_path(folder) + ".tmp"
+  with open(temp, "w", encoding="utf-8") as f:
+    f.write(json.dumps(data, indent=4) + "\n")
+  os.replace(temp, metadata_path(folder))
+
+
+def fix_command(folder: str, compression: str = "") -> str:
+  """The `deep` command that (re)generates the metadata of `folder`."""
+  option = " --compression_type GZIP" if compression == "GZIP" else ""
+  return f"`deep utils generate-metadata '{os.path.join(folder, '*')}'{option}`"
+
+
+def list_data_files(pattern: str) -> list[str]:
+  """Files matching the glob, sorted, without the metadata files themselves."""
+  return sorted(
+    path
+    for path in glob.glob(pattern)
+    if os.path.isfile(path) and os.path.basename(path) not in (METADATA_FILENAME, METADATA_FILENAME + ".tmp")
+  )
+
+
+@dataclasses.dataclass
+class GenerateReport:
+  """What `generate` did: files matched, (re)scanned, kept, and unreadable ones."""
+
+  matched: int = 0
+  scanned: list[str] = dataclasses.field(default_factory=list)
+  kept: list[str] = dataclasses.field(default_factory=list)
+  unreadable: list[str] = dataclasses.field(default_factory=list)
+  scanned_bytes: int = 0
+
+
+def generate(
+  files: Sequence[str],
+  *,
+  compression: str = "",
+  force: bool = False,
+  on_file: Callable[[str, str], None] | None = None,
+) -> GenerateReport:
+  """Adds or refreshes the metadata entries of `files`, one JSON per folder.
+
+  An entry is kept when its size still matches, unless `force`; an
+  unreadable file is reported and skipped (its old entry is dropped).
+
+  Args:
+    files: TFRecord paths (see `list_data_files`).
+    compression: '' or 'GZIP'.
+    force: rescan files that already have an entry of the right size.
+    on_file: called as `on_file(path, outcome)` after each file, outcome one
+      of 'scanned', 'kept', 'unreadable: <reason>' (for progress output).
+
+  Returns:
+    What was done to which file.
+  """
+  report = GenerateReport(matched=len(files))
+  by_folder: dict[str, list[str]] = {}
+  for path in files:
+    by_folder.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+  for folder, paths in by_folder.items():
+    entries = read_metadata(folder)
+    for path in paths:
+      name = os.path.basename(path)
+      old = entries.get(name)
+      if old is not None and not force and old.file_size == os.path.getsize(path):
+        report.kept.append(path)
+        outcome = "kept"
+      else:
+        try:
+          entries[name] = scan_file(path, compression)
+          report.scanned.append(path)
+          report.scanned_bytes += entries[name].file_size
+          outcome = "scanned"
+        except UnreadableFileError as error:
+          entries.pop(name, None)
+          report.unreadable.append(path)
+          outcome = f"unreadable: {error}"
+      if on_file:
+        on_file(path, outcome)
+    write_metadata(folder, entries)
+  return report
+
+
+def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, str]]:
+  """Returns `(path, problem)` for each file whose entry is missing or does not match.
+
+  Args:
+    files: paths to check.
+    deep: also compare md5 sums (reads every file); otherwise sizes only.
+  """
+  problems = []
+  cache: dict[str, dict[str, FileEntry]] = {}
+  for path in files:
+    folder = os.path.dirname(os.path.abspath(path))
+    entries = cache.setdefault(folder, read_metadata(folder))
+    entry = entries.get(os.path.basename(path))
+    size = os.path.getsize(path)
+    if entry is None:
+      problems.append((path, f"no entry in {metadata_path(folder)}"))
+    elif entry.file_size != size:
+      problems.append((path, f"size {size} bytes, metadata says {entry.file_size}"))
+    elif deep and _md5(path) != entry.md5_hash:
+      problems.append((path, "md5 differs from the metadata (same size, changed content)"))
+  return problems
+
+
+def _md5(path: str) -> str:
+  md5 = hashlib.md5(usedforsecurity=False)
+  with open(path, "rb") as f:
+    while chunk := f.read(_CHUNK_BYTES):
+      md5.update(chunk)
+  return md5.hexdigest()
+
+
+def record_counts(files: Sequence[str], *, compression: str = "", auto_generate: bool = False) -> list[int]:
+  """Returns each file's record count from its folder's metadata, without reading the data.
+
+  Args:
+    files: the feeder's files.
+    compression: the feeder's compression, for generating and for the fix hint.
+    auto_generate: scan files whose entry is missing or stale and write it,
+      instead of failing.
+
+  Raises:
+    UserError: a file's entry is missing or its size changed (the message
+      names the file and the command that fixes it), or a file is unreadable.
+  """
+  problems = check_files(files)
+  if problems and auto_generate:
+    report = generate([path for path, _ in problems], compression=compression, force=True)
+    if report.unreadable:
+      raise UserError(
+        f"cannot read {report.unreadable[0]} as a TFRecord file (compression {compression!r}): it is "
+        "truncated, corrupted or not TFRecord; list bad files with `deep utils validate PATTERN "
+        "--deep-check`, or set the feeder's skip_corrupt_records: True"
+      )
+    problems = check_files(files)
+  if problems:
+    path, problem = problems[0]
+    raise UserError(
+      f"TFRecord metadata does not cover {path}: {problem}"
+      + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+      + f"; run {fix_command(os.path.dirname(path), compression)} "
+      "or set the feeder's auto_generate_meta: True"
+    )
+  counts = []
+  cache: dict[str, dict[str, FileEntry]] = {}
+  for path in files:
+    folder = os.path.dirname(os.path.abspath(path))
+    counts.append(cache.setdefault(folder, read_metadata(folder))[os.path.basename(path)].total_records)
+  return counts

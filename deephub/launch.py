@@ -1,0 +1,47 @@
+"""The training path both entry points share, after each has built the config.
+
+`python -m deephub.train --variant=NAME --config.KEY=V` and
+`deep trainer train NAME -p KEY V` differ only in how they read flags; from
+the loaded, overridden config on they call `train_variant`, so the same
+variant and overrides train the same run.
+"""
+
+import os
+import sys
+
+import ml_collections
+from absl import logging
+
+
+def resolve_model_dir(config: ml_collections.ConfigDict, variant: str) -> None:
+  """Sets `model.model_dir` to `runs/<variant>` under the current folder when it is empty."""
+  if not config.model.model_dir:
+    config.model.model_dir = os.path.abspath(os.path.join("runs", os.path.splitext(variant)[0]))
+    logging.info("model.model_dir is not set; training into %s", config.model.model_dir)
+
+
+def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, float]:
+  """Resolves the model_dir, trains and evaluates, and prints a start and a finish line.
+
+  Args:
+    config: the loaded variant with the user's overrides applied.
+    variant: the variant's name, for the default model_dir and the messages.
+
+  Returns:
+    The final evaluation's scalars.
+
+  Raises:
+    UserError: invalid config or data.
+  """
+  resolve_model_dir(config, variant)
+  print(f"deephub: training {variant} into {config.model.model_dir}", file=sys.stderr, flush=True)
+  from deephub.engine import train_and_evaluate  # Deferred: loads TensorFlow.
+
+  results = train_and_evaluate(config)
+  print(
+    f"deephub: finished {variant} in {config.model.model_dir}: "
+    + ", ".join(f"{k} = {v:.5g}" for k, v in results.items()),
+    file=sys.stderr,
+    flush=True,
+  )
+  return results

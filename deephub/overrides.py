@@ -1,0 +1,72 @@
+"""`-p KEY VALUE` overrides of the `deep` CLI: safe value parsing and typed assignment.
+
+Values are read as Python or YAML literals (`15`, `4.0`, `[1, "a"]`, `False`,
+`null`) and anything else stays the string the user typed, so a glob such as
+`data/train-*` stays a path. Nothing is ever evaluated as code: only
+`ast.literal_eval` and `yaml.safe_load` look at the text.
+"""
+
+import ast
+from collections.abc import Iterable
+from typing import Any
+
+import ml_collections
+import yaml
+
+from deephub import variants
+from deephub.errors import UserError
+
+# What yaml.safe_load may turn a value into; anything else (dates, for
+# example) keeps the user's text.
+_PLAIN_TYPES = (bool, int, float, type(None), list, dict)
+
+
+def parse_value(text: str) -> Any:
+  """Returns `text` as a Python/YAML literal, or unchanged when it is not one.
+
+  Examples: '15' -> 15, '4.0' -> 4.0, '[1, "a"]' -> [1, 'a'], 'False' -> False,
+  'true' -> True, 'null' -> None, 'data/train-*' -> 'data/train-*'.
+  """
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    pass
+  try:
+    value = yaml.safe_load(text)
+  except yaml.YAMLError:
+    return text
+  return value if isinstance(value, _PLAIN_TYPES) else text
+
+
+def _coerce(key: str, current: Any, text: str) -> Any:
+  """Parses `text` for a field that now holds `current` (the field's type wins)."""
+  if isinstance(current, str):
+    return text  # A string field takes the text as typed: `-p model.model_dir 2024`.
+  value = parse_value(text)
+  if isinstance(current, list):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+  if isinstance(current, bool) and not isinstance(value, bool):
+    raise UserError(f"-p {key} {text!r}: expected True or False")
+  return value
+
+
+def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str, str]]) -> None:
+  """Sets each dotted `key` of the locked config to its parsed value, in order.
+
+  Raises:
+    UserError: an unknown key (the message names the closest ones) or a value
+      of the wrong type for the field.
+  """
+  for key, text in pairs:
+    variants.check_key(config, key)
+    *parents, leaf = key.split(".")
+    section = config
+    for part in parents:
+      section = section[part]
+    current = section[leaf]
+    try:
+      section[leaf] = _coerce(key, current, text)
+    except (TypeError, ValueError) as error:
+      raise UserError(
+        f"-p {key} {text!r}: the field holds {type(current).__name__} ({current!r}); {error}"
+      ) from None

@@ -1,0 +1,84 @@
+"""`deep utils generate-metadata | total-examples | validate` on copies of the toy data."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from deephub.cli.main import main
+from deephub.resources import toy_data_dir
+
+DEEP_SCRIPT = os.path.join(os.path.dirname(sys.executable), "deep")
+
+
+@pytest.fixture
+def folder(tmp_path):
+  for name in ("train-00000-of-00001", "validation-00000-of-00001"):
+    shutil.copy(os.path.join(toy_data_dir(), name), tmp_path)
+  return tmp_path
+
+
+def test_generate_total_and_validate(folder, capsys):
+  (folder / "README").write_text("not records")
+  pattern = str(folder / "*")
+  assert main(["utils", "generate-metadata", pattern]) == 0
+  out, err = capsys.readouterr()
+  assert out.startswith(f"Found 3 files matching {pattern}\n")
+  assert "Scanned 2 files" in out and "skipped 1 unreadable" in out
+  assert f"skipping {folder / 'README'}, unreadable: ends inside a record" in err
+  assert "[##############################] 3/3 files" in err
+  assert set(json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]) == {
+    "train-00000-of-00001",
+    "validation-00000-of-00001",
+  }
+
+  data_pattern = str(folder / "*-of-*")
+  assert main(["utils", "total-examples", data_pattern]) == 0
+  assert capsys.readouterr().out == "20\n"
+  assert main(["utils", "validate", data_pattern, "--deep-check"]) == 0
+  assert "2 files match their metadata (md5 checked)" in capsys.readouterr().out
+
+  # Same size, changed content: only --deep-check notices; --force refreshes.
+  train = folder / "train-00000-of-00001"
+  data = bytearray(train.read_bytes())
+  data[-6] ^= 1
+  train.write_bytes(bytes(data))
+  assert main(["utils", "validate", data_pattern, "--shallow-check"]) == 0
+  capsys.readouterr()
+  assert main(["utils", "validate", data_pattern, "--deep-check"]) == 1
+  assert f"{train}: md5 differs" in capsys.readouterr().out
+  assert main(["utils", "generate-metadata", data_pattern]) == 0
+  assert "kept 2 up-to-date entries" in capsys.readouterr().out
+  assert main(["utils", "generate-metadata", data_pattern, "--force"]) == 0
+  assert "Scanned 2 files" in capsys.readouterr().out
+  assert main(["utils", "validate", data_pattern, "--deep-check"]) == 0
+
+
+def test_total_examples_without_metadata_names_the_fix(folder, capsys):
+  assert main(["utils", "total-examples", str(folder / "*")]) == 2
+  err = capsys.readouterr().err
+  assert f"run `deep utils generate-metadata '{folder}/*'`" in err
+
+
+def test_pattern_without_files(tmp_path, capsys):
+  assert main(["utils", "validate", str(tmp_path / "*")]) == 2
+  assert "matches no file; quote it" in capsys.readouterr().err
+
+
+def test_documented_generate_command_verbatim(folder):
+  """`deep utils generate-metadata '/path-to-files-folder/*'` through the installed script."""
+  assert os.path.isfile(DEEP_SCRIPT), f"the deep console script is not installed beside {sys.executable}"
+  result = subprocess.run(
+    ["bash", "-c", f"deep utils generate-metadata '{folder}/*' --compression_type ''"],
+    env={**os.environ, "PATH": f"{os.path.dirname(DEEP_SCRIPT)}:{os.environ['PATH']}"},
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith("Found 2 files")
+  entries = json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]
+  assert entries["train-00000-of-00001"]["total_records"] == 10

@@ -1,0 +1,119 @@
+"""Feature types of features_map, parsed through the real TFRecord feeder."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from deephub import defaults
+from deephub.errors import UserError
+from deephub.io import make_feeder
+from deephub.io.features import parsing_spec
+
+# A 4x6 RGB image with distinct pixels; lossless formats must round-trip it.
+PIXELS = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
+
+
+def encode(pixels, fmt):
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).save(buffer, format={"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "gif": "GIF"}[fmt])
+  return buffer.getvalue()
+
+
+def feature(values):
+  if isinstance(values[0], bytes):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+  if isinstance(values[0], float):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def read_batch(tmp_path, examples, features_map):
+  path = str(tmp_path / "data.tfrecord")
+  with tf.io.TFRecordWriter(path) as writer:
+    for example in examples:
+      features = tf.train.Features(feature={k: feature(v) for k, v in example.items()})
+      writer.write(tf.train.Example(features=features).SerializeToString())
+  config = defaults.feeder_config(
+    batch_size=len(examples), file_patterns=[path], features_map=features_map, auto_generate_meta=True
+  )
+  return next(iter(make_feeder(config).dataset(epochs=1)))
+
+
+def test_var_len_and_fixed_len_sequence(tmp_path):
+  batch = read_batch(
+    tmp_path,
+    [{"ids": [1, 2, 3], "pairs": [1.0, 2.0, 3.0, 4.0]}, {"ids": [4], "pairs": [5.0, 6.0]}],
+    {
+      "ids": {"type": "VarLenFeature", "dtype": "int64"},
+      "pairs": {"type": "FixedLenSequenceFeature", "shape": [2], "dtype": "float32", "default_value": -1.0},
+    },
+  )
+  assert isinstance(batch["ids"], tf.SparseTensor)
+  assert tf.sparse.to_dense(batch["ids"]).numpy().tolist() == [[1, 2, 3], [4, 0, 0]]
+  assert batch["pairs"].numpy().tolist() == [[[1, 2], [3, 4]], [[5, 6], [-1, -1]]]
+
+
+@pytest.mark.parametrize("fmt", ["png", "bmp", "auto", "gif"])
+def test_lossless_images_decode_exactly(tmp_path, fmt):
+  stored = "gif" if fmt == "gif" else "png" if fmt == "auto" else fmt
+  pixels = PIXELS if fmt != "gif" else np.repeat(PIXELS[..., :1], 3, axis=-1) // 64 * 64  # GIF: few colours.
+  batch = read_batch(
+    tmp_path,
+    [{"image": [encode(pixels, stored)]}] * 2,
+    {"image": {"type": "ImageFeature", "decode_format": fmt, "enforced_dtype": "uint8"}},
+  )
+  assert batch["image"].dtype == tf.uint8
+  assert batch["image"].shape == (2, 4, 6, 3)
+  np.testing.assert_array_equal(batch["image"].numpy()[1], pixels)
+
+
+def test_jpeg_resize_grayscale_and_scaling(tmp_path):
+  batch = read_batch(
+    tmp_path,
+    [
+      {"image": [encode(np.full((8, 8, 3), 255, np.uint8), "jpeg")]},
+      {"image": [encode(np.zeros((5, 7, 3), np.uint8), "jpeg")]},
+    ],
+    {
+      "image": {
+        "type": "ImageFeature",
+        "decode_format": "jpeg",
+        "channels": 1,
+        "resize_height": 3,
+        "resize_width": 2,
+        "standard_scaling": True,
+      }
+    },
+  )
+  images = batch["image"].numpy()
+  assert images.shape == (2, 3, 2, 1) and images.dtype == np.float32
+  np.testing.assert_allclose(images[0], 1.0, atol=0.02)  # White -> 1.
+  np.testing.assert_allclose(images[1], -1.0, atol=0.02)  # Black -> -1.
+
+
+def test_float_images_are_in_unit_range(tmp_path):
+  batch = read_batch(tmp_path, [{"image": [encode(PIXELS, "png")]}], {"image": {"type": "ImageFeature"}})
+  np.testing.assert_allclose(batch["image"].numpy()[0], PIXELS / 255.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+  "entry, message",
+  [
+    ({"type": "Fixed", "dtype": "int64"}, r"f.x.type is 'Fixed'; use one of FixedLenFeature"),
+    ({"type": "FixedLenFeature", "dtype": "int32"}, r"f.x.dtype is 'int32'"),
+    ({"type": "ImageFeature", "decode_format": "tiff"}, r"decode_format is 'tiff'"),
+    ({"type": "ImageFeature", "resize_height": 3}, r"set both resize_height and resize_width"),
+    ({"type": "ImageFeature", "channels": 2}, r"channels is 2"),
+    (
+      {"type": "ImageFeature", "enforced_dtype": "uint8", "standard_scaling": True},
+      r"standard_scaling needs",
+    ),
+    ({"type": "ImageFeature", "resize": 3}, r"unknown ImageFeature keys \['resize'\]"),
+  ],
+)
+def test_feature_errors(entry, message):
+  with pytest.raises(UserError, match=message):
+    parsing_spec({"x": entry}, where="f")

@@ -1,0 +1,165 @@
+"""_tfrecord_metadata.json: content, one-pass scan, change detection, GZIP."""
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+from deephub.errors import UserError
+from deephub.io import metadata
+from deephub.resources import toy_data_dir
+
+COMPRESSED_TOY = os.path.join(os.path.dirname(toy_data_dir()), "compressed_toy")
+
+
+def tfrecord_bytes(payloads):
+  """Frames payloads as TFRecords (the CRCs are not checked by the scanner)."""
+  return b"".join(len(p).to_bytes(8, "little") + b"\0" * 4 + p + b"\0" * 4 for p in payloads)
+
+
+@pytest.fixture
+def folder(tmp_path):
+  shutil.copy(os.path.join(toy_data_dir(), "train-00000-of-00001"), tmp_path)
+  shutil.copy(os.path.join(toy_data_dir(), "validation-00000-of-00001"), tmp_path)
+  return tmp_path
+
+
+def test_generate_writes_legacy_json(folder):
+  files = metadata.list_data_files(str(folder / "*"))
+  report = metadata.generate(files)
+  assert report.matched == 2 and len(report.scanned) == 2
+  data = json.loads((folder / "_tfrecord_metadata.json").read_text())
+  train = (folder / "train-00000-of-00001").read_bytes()
+  assert data == {
+    "version": 1,
+    "files": {
+      "train-00000-of-00001": {
+        "total_records": 10,
+        "file_size": len(train),
+        "md5_hash": hashlib.md5(train).hexdigest(),
+      },
+      "validation-00000-of-00001": {
+        "total_records": 10,
+        "file_size": 510,
+        "md5_hash": hashlib.md5((folder / "validation-00000-of-00001").read_bytes()).hexdigest(),
+      },
+    },
+  }
+  # The metadata file is not a data file of the folder.
+  assert metadata.list_data_files(str(folder / "*")) == files
+
+
+def test_shipped_metadata_matches_shipped_data():
+  for folder in (toy_data_dir(), COMPRESSED_TOY):
+    files = metadata.list_data_files(os.path.join(folder, "*"))
+    assert len(files) == 2
+    assert metadata.check_files(files, deep=True) == []
+    assert metadata.record_counts(files) == [10, 10]
+
+
+@pytest.mark.parametrize("count, payload_bytes", [(0, 0), (1, 0), (3, 5), (1000, 700), (3, 3 << 20)])
+@pytest.mark.parametrize("compression", ["", "GZIP"])
+def test_scan_counts_records_across_chunks(tmp_path, count, payload_bytes, compression):
+  data = tfrecord_bytes([bytes([i % 256]) * payload_bytes for i in range(count)])
+  stored = gzip.compress(data) if compression else data
+  path = tmp_path / "f"
+  path.write_bytes(stored)
+  entry = metadata.scan_file(str(path), compression)
+  assert entry == metadata.FileEntry(count, len(stored), hashlib.md5(stored).hexdigest())
+
+
+def test_scan_reads_concatenated_gzip_members(tmp_path):
+  path = tmp_path / "f.gz"
+  path.write_bytes(gzip.compress(tfrecord_bytes([b"ab"] * 2)) + gzip.compress(tfrecord_bytes([b"c"] * 3)))
+  assert metadata.scan_file(str(path), "GZIP").total_records == 5
+
+
+@pytest.mark.parametrize(
+  "stored, compression, reason",
+  [
+    (tfrecord_bytes([b"abc"])[:-1], "", "ends inside a record"),
+    (b"short", "", "ends inside a record"),
+    (tfrecord_bytes([b"abc"]), "GZIP", "not a GZIP file"),
+    (gzip.compress(tfrecord_bytes([b"abc"] * 50))[:-12], "GZIP", "GZIP stream ends early"),
+  ],
+)
+def test_scan_rejects_unreadable_files(tmp_path, stored, compression, reason):
+  path = tmp_path / "f"
+  path.write_bytes(stored)
+  with pytest.raises(metadata.UnreadableFileError, match=reason):
+    metadata.scan_file(str(path), compression)
+
+
+def test_generate_skips_unreadable_and_keeps_fresh_entries(folder):
+  (folder / "notes.txt").write_text("not a record file at all")
+  files = metadata.list_data_files(str(folder / "*"))
+  seen = []
+  report = metadata.generate(
+    files, on_file=lambda path, outcome: seen.append((os.path.basename(path), outcome))
+  )
+  assert [os.path.basename(p) for p in report.unreadable] == ["notes.txt"]
+  assert seen[0][0] == "notes.txt" and seen[0][1].startswith("unreadable: ends inside a record")
+  assert set(json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]) == {
+    "train-00000-of-00001",
+    "validation-00000-of-00001",
+  }
+  again = metadata.generate(files[1:])
+  assert len(again.kept) == 2 and again.scanned == []
+  forced = metadata.generate(files[1:], force=True)
+  assert len(forced.scanned) == 2
+
+
+def test_change_detection(folder):
+  files = metadata.list_data_files(str(folder / "*"))
+  metadata.generate(files)
+  assert metadata.check_files(files, deep=True) == []
+  # Same size, other content: only the deep check sees it.
+  train = folder / "train-00000-of-00001"
+  data = bytearray(train.read_bytes())
+  data[-5] ^= 0xFF
+  train.write_bytes(bytes(data))
+  assert metadata.check_files(files) == []
+  assert metadata.check_files(files, deep=True) == [
+    (str(train), "md5 differs from the metadata (same size, changed content)")
+  ]
+  # Another size: the shallow check and the feeder's counts see it.
+  train.write_bytes(bytes(data) + tfrecord_bytes([b"x"]))
+  assert metadata.check_files(files) == [
+    (str(train), f"size {len(data) + 17} bytes, metadata says {len(data)}")
+  ]
+  with pytest.raises(UserError) as error:
+    metadata.record_counts(files)
+  message = str(error.value)
+  assert str(train) in message
+  assert f"deep utils generate-metadata '{folder}/*'" in message
+  assert "auto_generate_meta: True" in message
+  # Auto-generation rescans the changed file and records it.
+  assert metadata.record_counts(files, auto_generate=True) == [11, 10]
+  assert metadata.check_files(files, deep=True) == []
+
+
+def test_missing_metadata_names_the_fix(tmp_path):
+  shutil.copy(os.path.join(COMPRESSED_TOY, "train-00000-of-00001.gz"), tmp_path)
+  with pytest.raises(UserError, match=r"no entry in .*_tfrecord_metadata.json.*--compression_type GZIP"):
+    metadata.record_counts([str(tmp_path / "train-00000-of-00001.gz")], compression="GZIP")
+  assert metadata.record_counts(
+    [str(tmp_path / "train-00000-of-00001.gz")], compression="GZIP", auto_generate=True
+  ) == [10]
+
+
+def test_invalid_metadata_file(tmp_path):
+  (tmp_path / "_tfrecord_metadata.json").write_text('{"version": 2, "files": {}}')
+  with pytest.raises(UserError, match=r"not valid TFRecord metadata \(version 2, expected 1\)"):
+    metadata.read_metadata(str(tmp_path))
+
+
+def test_metadata_module_does_not_import_tensorflow():
+  import subprocess
+
+  code = "import sys, deephub.io.metadata; print('tensorflow' in sys.modules)"
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert result.stdout.strip() == "False"
