@@ -20,9 +20,13 @@ from absl import logging
 
 from deephub import variants
 from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
+from deephub.engine.early_stopping import EarlyStopping
+from deephub.engine.exporters import Exporters
 from deephub.engine.hooks import PeriodicTrigger
+from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.steps import make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
+from deephub.engine.warm_start import warm_start
 from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.models import build_model
@@ -106,6 +110,8 @@ def train_and_evaluate(
   if latest:
     saver.restore(latest)
     logging.info("Resuming from %s at global_step %d", latest, int(global_step))
+  else:  # Warm start applies to a fresh model_dir only, as in Estimator.
+    warm_start(train, variables)
 
   steps_per_epoch = train_feeder.steps_per_epoch()
   if steps_per_epoch == 0:
@@ -140,6 +146,16 @@ def train_and_evaluate(
     every_steps=train.validation_steps, every_secs=train.validation_secs, start_step=step, clock=clock
   )
   log_trigger = PeriodicTrigger(every_steps=train.log_step_count_steps, start_step=step, clock=clock)
+  exporters = Exporters(
+    train.exporters,
+    model=model,
+    features_map=train.train_feeder.features_map,
+    model_dir=model_dir,
+    has_eval=eval_feeder is not None,
+  )
+  early_stopping = EarlyStopping(
+    train, eval_dir=eval_writer.logdir, steps_per_epoch=steps_per_epoch, start_step=step
+  )
   saved_step, evaluated_step, results = (step if latest else None), None, {}
   start_step, start_time = step, clock()
 
@@ -156,6 +172,8 @@ def train_and_evaluate(
     eval_writer.write_scalars(step, scalars)
     eval_writer.flush()
     evaluated_step = step
+    exporters.after_eval(step, scalars, saver.latest())
+    early_stopping.record(step, scalars)
     logging.info("Eval at step %d: %s", step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
     return scalars
 
@@ -191,12 +209,16 @@ def train_and_evaluate(
         rate * train_feeder.batch_size,
         _duration((total_steps - step) / rate if rate else math.inf),
       )
+    if early_stopping(step):
+      break  # Then the final checkpoint, evaluation and exports, as at the end.
 
   save()
   train_writer.close()
   if eval_feeder is not None and evaluated_step != step:
     results = run_eval()
   eval_writer.close()
+  exporters.at_end(step)
+  write_metrics_csv(model_dir)
   logging.info("Finished at global_step %d in %s", step, model_dir)
   return results
 
