@@ -1,6 +1,8 @@
-"""Entry point: `python -m deephub.train --variant=toy [--config.KEY=VALUE ...]`.
+"""Entry point: `python -m deephub.train --variant=toy [--mode=MODE] [--config.KEY=VALUE ...]`.
 
-Only flags live here; everything they do is `train_and_evaluate(config)`.
+Only flags live here; each mode is one call: `train_and_evaluate(config)`,
+`evaluate(config)`, `export(config)` or `predict(config, path)` from
+`deephub.engine`.
 """
 
 import os
@@ -18,6 +20,10 @@ from deephub.errors import UserError  # noqa: E402
 
 flags.DEFINE_string("variant", None, "Variant name: configs/variants/<variant>.py.")
 flags.DEFINE_string("variants_dir", None, "Folder to look for the variant in instead of configs/variants.")
+flags.DEFINE_enum("mode", "train", ["train", "evaluate", "export", "predict"], "What to do with the variant.")
+flags.DEFINE_string(
+  "predictions_path", None, "--mode=predict: JSON-lines output file; default model_dir/predictions.jsonl."
+)
 config_flags.DEFINE_config_file("config", None, "Variant file; set from --variant.", lock_config=True)
 FLAGS = flags.FLAGS
 
@@ -51,15 +57,22 @@ def main(argv: list[str]) -> None:
   if not config.model.model_dir:
     config.model.model_dir = os.path.abspath(os.path.join("runs", name))
     logging.info("model.model_dir is not set; training into %s", config.model.model_dir)
-    print(f"deephub: training into {config.model.model_dir}", file=sys.stderr)
-  from deephub.engine import train_and_evaluate  # Deferred: loads TensorFlow.
+    print(f"deephub: using model_dir {config.model.model_dir}", file=sys.stderr)
+  from deephub import engine  # Deferred: loads TensorFlow.
 
   try:
-    results = train_and_evaluate(config)
+    if FLAGS.mode == "export":
+      print(f"deephub: exported {name} to {engine.export(config)}", file=sys.stderr)
+      return
+    if FLAGS.mode == "predict":
+      path = FLAGS.predictions_path or os.path.join(config.model.model_dir, "predictions.jsonl")
+      print(f"deephub: wrote {engine.predict(config, path)} predictions to {path}", file=sys.stderr)
+      return
+    results = engine.evaluate(config) if FLAGS.mode == "evaluate" else engine.train_and_evaluate(config)
   except UserError as error:
     cli_support.exit_with(error)
   print(
-    f"deephub: finished {name} in {config.model.model_dir}: "
+    f"deephub: {FLAGS.mode} {name} in {config.model.model_dir}: "
     + ", ".join(f"{k} = {v:.5g}" for k, v in results.items()),
     file=sys.stderr,
   )
