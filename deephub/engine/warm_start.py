@@ -103,5 +103,8 @@ def warm_start(train: ml_collections.ConfigDict, variables: Mapping[str, tf.Vari
     prefix,
     ", ".join(name if name == source else f"{name} <- {source}" for name, source in names.items()),
   )
-  logging.info("Not warm-started (initialised fresh): %s", ", ".join(skipped) or "(none)")
+  logging.info(
+    "Not warm-started (initialised fresh, like the optimizer state and global_step): %s",
+    ", ".join(skipped) or "(none)",
+  )
   return names

@@ -84,7 +84,7 @@ def test_warm_starts_trainable_variables_only(toy_config, source, caplog):
     np.testing.assert_array_equal(warm.get_tensor(key), reader.get_tensor(key))
   np.testing.assert_array_equal(warm.get_tensor("toy/b2"), np.zeros(100))  # Not selected.
   assert not np.allclose(warm.get_tensor("toy/w2/Adam_1"), reader.get_tensor("toy/w2/Adam_1"))
-  assert "Not warm-started (initialised fresh): toy/b1, toy/b2" in caplog.text
+  assert "like the optimizer state and global_step): toy/b1, toy/b2" in caplog.text
 
 
 def test_warm_start_with_renamed_variable_and_checkpoint_prefix(toy_config, source):
