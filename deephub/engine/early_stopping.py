@@ -53,11 +53,12 @@ class EarlyStopping:
   """Checks `stop_reason` periodically over the evaluations recorded so far."""
 
   def __init__(
-    self, train: ml_collections.ConfigDict, *, eval_dir: str, steps_per_epoch: int, start_step: int
+    self, train: ml_collections.ConfigDict, *, eval_dir: str | None, steps_per_epoch: int, start_step: int
   ):
     """Args:
     train: the `train` config section (early_stopping_* keys).
-    eval_dir: where earlier evaluations of this model_dir wrote their scalars.
+    eval_dir: where this model_dir's evaluations write their scalars; None
+      when the run does not evaluate.
     steps_per_epoch: the check period when early_stopping_hook_run_every_steps is None.
     start_step: the step this run starts from.
 
@@ -72,6 +73,11 @@ class EarlyStopping:
     self._trigger = None
     if not self.metric:
       return
+    if eval_dir is None:
+      raise UserError(
+        f"train.early_stopping_metric is {self.metric!r} but train.eval_feeder has no file_patterns; "
+        "set them, or set the metric to '' to disable early stopping"
+      )
     if self.steps_without_improvement is None or self.steps_without_improvement < 1:
       raise UserError(
         f"train.early_stopping_metric is {self.metric!r} but train.early_stopping_steps_without_decrease "

@@ -154,7 +154,10 @@ def train_and_evaluate(
     has_eval=eval_feeder is not None,
   )
   early_stopping = EarlyStopping(
-    train, eval_dir=eval_writer.logdir, steps_per_epoch=steps_per_epoch, start_step=step
+    train,
+    eval_dir=eval_writer.logdir if eval_feeder else None,
+    steps_per_epoch=steps_per_epoch,
+    start_step=step,
   )
   saved_step, evaluated_step, results = (step if latest else None), None, {}
   start_step, start_time = step, clock()

@@ -64,8 +64,18 @@ def test_stops_early_with_final_checkpoint_and_reason(toy_config, caplog):
   assert f"Early stopping at step {last}: no decrease in eval loss for 3 steps" in caplog.text
 
 
-def test_incomplete_settings_fail_before_training(toy_config):
+@pytest.mark.parametrize(
+  "steps, eval_files, error",
+  [
+    (None, True, "early_stopping_steps_without_decrease is None; set it to 1 or more"),
+    (5, False, "train.eval_feeder has no file_patterns"),
+  ],
+)
+def test_incomplete_settings_fail_before_training(toy_config, steps, eval_files, error):
   toy_config.train.early_stopping_metric = "loss"
-  with pytest.raises(UserError, match="early_stopping_steps_without_decrease is None; set it to 1 or more"):
+  toy_config.train.early_stopping_steps_without_decrease = steps
+  if not eval_files:
+    toy_config.train.eval_feeder.file_patterns = []
+  with pytest.raises(UserError, match=error):
     train_and_evaluate(toy_config)
   assert tf.train.latest_checkpoint(toy_config.model.model_dir) is None
