@@ -72,7 +72,7 @@ def main(argv: list[str]) -> None:
   except UserError as error:
     cli_support.exit_with(error)
   print(
-    f"deephub: {FLAGS.mode} {name} in {config.model.model_dir}: "
+    f"deephub: finished {name} in {config.model.model_dir}: "
     + ", ".join(f"{k} = {v:.5g}" for k, v in results.items()),
     file=sys.stderr,
   )
