@@ -59,6 +59,30 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   return config
 
 
+def exporters_config() -> ml_collections.ConfigDict:
+  """Returns the `train.exporters` section: final, best and best-checkpoint exporters, all off."""
+  config = ml_collections.ConfigDict()
+  config.final = ml_collections.ConfigDict()
+  # Export the final weights to export/<name>/<unix seconds>/; '' disables.
+  config.final.name = ""
+  config.best = ml_collections.ConfigDict()
+  # Export whenever an evaluation beats all earlier ones (Estimator: 'best_exporter'); '' disables.
+  config.best.name = ""
+  # Eval scalar compared, and its direction.
+  config.best.metric = "loss"
+  config.best.higher_is_better = False
+  # Newest best exports kept; older ones are deleted.
+  config.best.exports_to_keep = 5
+  config.best_checkpoint_copier = ml_collections.ConfigDict()
+  # Copy the best evaluated checkpoints to model_dir/<name>/ (legacy 'best_checkpoints'); '' disables.
+  config.best_checkpoint_copier.name = ""
+  config.best_checkpoint_copier.metric = "loss"
+  config.best_checkpoint_copier.higher_is_better = False
+  # Best checkpoints kept in that folder.
+  config.best_checkpoint_copier.checkpoints_to_keep = 5
+  return config
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Returns the model / train / runtime skeleton shared by all variants.
 
@@ -108,6 +132,20 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.warm_start_variables_regex = ".*"
   # {name in this model: name in the warm-start checkpoint} for renamed variables.
   config.train.warm_start_var_name_map = ml_collections.ConfigDict()
+  # Eval metric that stops training when it stops improving; '' disables.
+  config.train.early_stopping_metric = ""
+  # Stop once an evaluation is this many steps after the best one.
+  config.train.early_stopping_steps_without_decrease = optional(int)
+  # Evaluations before this step are ignored by early stopping.
+  config.train.early_stopping_min_steps = 1
+  # Check for early stopping on crossing this step count; None: once per epoch.
+  config.train.early_stopping_hook_run_every_steps = optional(int)
+  # True for metrics that improve upwards (accuracy); False for loss.
+  config.train.early_stopping_higher_is_better = False
+  # SavedModel / checkpoint exporters, each disabled by an empty name (engine/exporters.py).
+  config.train.exporters = exporters_config()
+  # Feeder of --mode=predict; empty file_patterns predicts over eval_feeder.
+  config.train.predict_feeder = feeder_config()
   config.train.train_feeder = feeder_config()
   config.train.eval_feeder = feeder_config()
 

@@ -45,3 +45,40 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
     flush=True,
   )
   return results
+
+
+MODES = ("train", "evaluate", "export", "predict")
+
+
+def run_mode(
+  config: ml_collections.ConfigDict, variant: str, mode: str, *, predictions_path: str | None = None
+) -> None:
+  """Trains, evaluates, exports or predicts with the newest checkpoint, printing one result line.
+
+  Args:
+    config: the loaded variant with the user's overrides applied.
+    variant: the variant's name, for the default model_dir and the messages.
+    mode: one of MODES.
+    predictions_path: where predict writes JSON lines (default
+      `model_dir/predictions.jsonl`).
+
+  Raises:
+    UserError: invalid config or data, or no checkpoint to work from.
+  """
+  if mode == "train":
+    train_variant(config, variant)
+    return
+  resolve_model_dir(config, variant)
+  from deephub import engine  # Deferred: loads TensorFlow.
+
+  if mode == "evaluate":
+    results = engine.evaluate(config)
+    print(f"deephub: evaluated {variant}: " + ", ".join(f"{k} = {v:.5g}" for k, v in results.items()),
+          file=sys.stderr)  # fmt: skip
+  elif mode == "export":
+    print(f"deephub: exported {variant} to {engine.export(config)}", file=sys.stderr)
+  elif mode == "predict":
+    path = predictions_path or os.path.join(config.model.model_dir, "predictions.jsonl")
+    print(f"deephub: wrote {engine.predict(config, path)} predictions to {path}", file=sys.stderr)
+  else:
+    raise ValueError(f"unknown mode {mode!r}")

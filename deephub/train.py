@@ -1,6 +1,8 @@
-"""Entry point: `python -m deephub.train --variant=toy [--config.KEY=VALUE ...]`.
+"""Entry point: `python -m deephub.train --variant=toy [--mode=MODE] [--config.KEY=VALUE ...]`.
 
-Only flags live here; everything they do is `train_and_evaluate(config)`.
+Only flags live here; each mode is one call: `train_and_evaluate(config)`,
+`evaluate(config)`, `export(config)` or `predict(config, path)` from
+`deephub.engine`.
 """
 
 import os
@@ -17,6 +19,10 @@ from deephub.errors import UserError  # noqa: E402
 
 flags.DEFINE_string("variant", None, "Variant name: configs/variants/<variant>.py or <variant>.yaml.")
 flags.DEFINE_string("variants_dir", None, "Folder to look for the variant in instead of configs/variants.")
+flags.DEFINE_enum("mode", "train", ["train", "evaluate", "export", "predict"], "What to do with the variant.")
+flags.DEFINE_string(
+  "predictions_path", None, "--mode=predict: JSON-lines output file; default model_dir/predictions.jsonl."
+)
 config_flags.DEFINE_config_file("config", None, "Variant file; set from --variant.", lock_config=True)
 FLAGS = flags.FLAGS
 
@@ -47,7 +53,7 @@ def main(argv: list[str]) -> None:
     cli_support.exit_with(UserError(f"unexpected arguments {argv[1:]}; pass settings as --config.KEY=VALUE"))
   name = FLAGS.variant or os.path.splitext(os.path.basename(FLAGS["config"].config_filename))[0]
   try:
-    launch.train_variant(FLAGS.config, name)
+    launch.run_mode(FLAGS.config, name, FLAGS.mode, predictions_path=FLAGS.predictions_path)
   except UserError as error:
     cli_support.exit_with(error)
 

@@ -1,7 +1,7 @@
-"""`deep trainer ...`: train a variant (export / evaluate / predict join this list).
+"""`deep trainer train|evaluate|export|predict VARIANT`.
 
-`deep trainer train` reads the variant and the `-p` overrides and then takes
-the same path as `python -m deephub.train` (`deephub.launch.train_variant`).
+Each reads the variant and the `-p` overrides and then takes the same path as
+`python -m deephub.train --mode=...` (`deephub.launch.run_mode`).
 """
 
 import argparse
@@ -74,6 +74,31 @@ def _train(args: argparse.Namespace) -> None:
   launch.train_variant(config, args.variant)
 
 
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+  add_variant_arguments(parser)
+  parser.add_argument(
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="JSON-lines predictions file (default: model_dir/predictions.jsonl)",
+  )
+
+
+def _mode(mode: str):
+  def run(args: argparse.Namespace) -> None:
+    from deephub import launch
+
+    launch.run_mode(resolve_config(args), args.variant, mode, predictions_path=getattr(args, "output", None))
+
+  return run
+
+
 COMMANDS = [
   Command("train", "train and evaluate a variant into its model_dir", _train_arguments, _train),
-]
+  Command("evaluate", "evaluate the newest checkpoint on the eval feeder", add_variant_arguments,
+          _mode("evaluate")),
+  Command("export", "export the newest checkpoint as a SavedModel for serving", add_variant_arguments,
+          _mode("export")),
+  Command("predict", "write predictions of the newest checkpoint over the predict (else eval) feeder",
+          _predict_arguments, _mode("predict")),
+]  # fmt: skip

@@ -21,10 +21,14 @@ from absl import logging
 
 from deephub import variants
 from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
+from deephub.engine.early_stopping import EarlyStopping
+from deephub.engine.exporters import Exporters
 from deephub.engine.hooks import PeriodicTrigger
 from deephub.engine.input_state import INPUT_STATE_KEY, iterator_entry
+from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.steps import FINITE_KEY, make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
+from deephub.engine.warm_start import warm_start
 from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.models import build_model
@@ -128,6 +132,8 @@ def train_and_evaluate(
   if latest:
     saver.restore(latest)
     logging.info("Resuming from %s at global_step %d", latest, int(global_step))
+  else:  # Warm start applies to a fresh model_dir only, as in Estimator.
+    warm_start(train, variables)
 
   run = _Run(
     config,
@@ -139,6 +145,13 @@ def train_and_evaluate(
     eval_feeder=eval_feeder,
     train_loop=make_train_loop(model, optimizer, global_step, xla=config.runtime.xla),
     evaluate=make_evaluate(model),
+    exporters=Exporters(
+      train.exporters,
+      model=model,
+      features_map=train.train_feeder.features_map,
+      model_dir=model_dir,
+      has_eval=eval_feeder is not None,
+    ),
   )
   if train_feeder.skip_corrupt_records:
     run.train_writer.write_scalars(run.step, corrupt)
@@ -153,7 +166,18 @@ class _Run:
   """The state of one training run between compiled loops: step, triggers, writers."""
 
   def __init__(
-    self, config, *, clock, saver, global_step, steps_per_epoch, batch_size, eval_feeder, train_loop, evaluate
+    self,
+    config,
+    *,
+    clock,
+    saver,
+    global_step,
+    steps_per_epoch,
+    batch_size,
+    eval_feeder,
+    train_loop,
+    evaluate,
+    exporters,
   ):
     train = config.train
     self.train_config = train
@@ -170,6 +194,13 @@ class _Run:
     self.evaluated_step = None
     self.results = {}
     self.rollbacks = 0
+    self.exporters = exporters
+    self.early_stopping = EarlyStopping(
+      train,
+      eval_dir=os.path.join(saver.model_dir, "eval") if eval_feeder else None,
+      steps_per_epoch=steps_per_epoch,
+      start_step=self.step,
+    )
     model_dir = saver.model_dir
     self.train_writer = ScalarWriter(model_dir)
     self.eval_writer = ScalarWriter(os.path.join(model_dir, "eval"))
@@ -230,6 +261,8 @@ class _Run:
           rate * self.batch_size,
           _duration(eta),
         )
+      if self.early_stopping(self.step):
+        break  # Then the final checkpoint, evaluation and exports, as at the end.
 
   def finish(self) -> dict[str, float]:
     """Final checkpoint and evaluation; returns the last eval scalars."""
@@ -238,6 +271,8 @@ class _Run:
     if self.eval_feeder is not None and self.evaluated_step != self.step:
       self.run_eval()
     self.eval_writer.close()
+    self.exporters.at_end(self.step)
+    write_metrics_csv(self.saver.model_dir)
     logging.info("Finished at global_step %d in %s", self.step, self.saver.model_dir)
     return self.results
 
@@ -262,6 +297,8 @@ class _Run:
     self.eval_writer.flush()
     self.evaluated_step = self.step
     self.results = scalars
+    self.exporters.after_eval(self.step, scalars, self.saver.latest())
+    self.early_stopping.record(self.step, scalars)
     logging.info("Eval at step %d: %s", self.step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
 
   def _non_finite(self, logs, finite, first) -> None:

@@ -179,3 +179,23 @@ def test_resolve_config_raises_user_error_for_yaml_problems(tmp_path):
   (tmp_path / "bad.yaml").write_text("model: !!python/object/apply:os.getcwd []\n")
   with pytest.raises(UserError, match=r"bad.yaml is refused"):
     trainer_commands.resolve_config(parse("trainer", "train", "bad", "-d", str(tmp_path)))
+
+
+def test_trainer_evaluate_export_predict_on_a_trained_model_dir(tmp_path):
+  model_dir = str(tmp_path / "model")
+  trained = run_deep("trainer", "train", "toy", "-p", "model.model_dir", model_dir, "-p", "train.epochs", "2")
+  assert trained.returncode == 0, trained.stderr
+  evaluated = run_deep("trainer", "evaluate", "toy", "-p", "model.model_dir", model_dir)
+  assert evaluated.returncode == 0, evaluated.stderr
+  assert "deephub: evaluated toy: loss = " in evaluated.stderr and "global_step = 2" in evaluated.stderr
+  exported = run_deep("trainer", "export", "toy", "-p", "model.model_dir", model_dir)
+  assert exported.returncode == 0, exported.stderr
+  export_dir = exported.stderr.split("deephub: exported toy to ")[1].split()[0]
+  assert os.path.isfile(os.path.join(export_dir, "saved_model.pb"))
+  output = str(tmp_path / "predictions.jsonl")
+  predicted = run_deep("trainer", "predict", "toy", "-p", "model.model_dir", model_dir, "-o", output)
+  assert predicted.returncode == 0, predicted.stderr
+  rows = [json.loads(line) for line in open(output)]
+  assert len(rows) == 10 and set(rows[0]) == {"classes", "probabilities"}
+  missing = run_deep("trainer", "evaluate", "toy", "-p", "model.model_dir", str(tmp_path / "empty"))
+  assert missing.returncode == 2 and "Traceback" not in missing.stderr

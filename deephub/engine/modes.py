@@ -1,0 +1,152 @@
+"""The modes that use a trained model_dir without training: evaluate, export, predict.
+
+Each restores the newest checkpoint of `config.model.model_dir` into the
+model (weights and global_step only; optimizer state is not needed) and is
+a plain function, so `python -m deephub.train --mode=...`, the `deep` CLI
+and tests call the same code.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from deephub.engine.checkpoint import CheckpointSaver, variable_entry
+from deephub.engine.serving import ServingModule, write_saved_model
+from deephub.engine.steps import make_evaluate
+from deephub.engine.summaries import ScalarWriter
+from deephub.errors import UserError
+from deephub.io import make_feeder
+from deephub.models import build_model
+from deephub.models.base import Model
+
+# Export folder of `export(config)`: model_dir/export/<this>/<unix seconds>/.
+MANUAL_EXPORT_NAME = "manual"
+
+
+def restore_trained(config: ml_collections.ConfigDict) -> tuple[Model, int]:
+  """Builds the model and restores the newest checkpoint of model_dir into it.
+
+  Returns:
+    The model and the checkpoint's global step.
+
+  Raises:
+    UserError: model_dir is unset or holds no checkpoint.
+  """
+  model_dir = config.model.model_dir
+  if not model_dir:
+    raise UserError("model.model_dir is empty; set it to a trained model_dir")
+  feeder = config.train.train_feeder
+  model = build_model(
+    config.model, feature_names=list(feeder.features_map), label_names=list(feeder.labels_map)
+  )
+  global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  entries = {name: variable_entry(v) for name, v in model.named_variables().items()}
+  entries["global_step"] = variable_entry(global_step)
+  saver = CheckpointSaver(model_dir, entries)
+  latest = saver.latest()
+  if latest is None:
+    raise UserError(
+      f"model_dir {model_dir} holds no checkpoint; train the variant first or fix model.model_dir"
+    )
+  saver.restore(latest)
+  logging.info("Restored %s (global_step %d)", latest, int(global_step))
+  return model, int(global_step)
+
+
+def evaluate(config: ml_collections.ConfigDict) -> dict[str, float]:
+  """Evaluates the newest checkpoint on `train.eval_feeder` and writes the scalars to `eval/`.
+
+  Returns:
+    `loss` and the model's metrics, means over one pass, plus `global_step`.
+
+  Raises:
+    UserError: no checkpoint, or no eval feeder files.
+  """
+  if not config.train.eval_feeder.file_patterns:
+    raise UserError("train.eval_feeder.file_patterns is empty; set it to the files to evaluate on")
+  feeder = make_feeder(config.train.eval_feeder, where="train.eval_feeder")
+  model, step = restore_trained(config)
+  scalars = {k: float(v) for k, v in make_evaluate(model)(feeder.dataset(epochs=1)).items()}
+  writer = ScalarWriter(os.path.join(config.model.model_dir, "eval"))
+  writer.write_scalars(step, scalars)
+  writer.close()
+  logging.info("Eval at step %d: %s", step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
+  return {**scalars, "global_step": float(step)}
+
+
+def export(config: ml_collections.ConfigDict, export_dir_base: str | None = None) -> str:
+  """Exports the newest checkpoint as a SavedModel (signatures in serving.py).
+
+  Args:
+    config: the variant config; `train.train_feeder.features_map` gives the inputs.
+    export_dir_base: folder for `<unix seconds>/`; default
+      `model_dir/export/manual`.
+
+  Returns:
+    The export folder.
+  """
+  model, step = restore_trained(config)
+  base = export_dir_base or os.path.join(config.model.model_dir, "export", MANUAL_EXPORT_NAME)
+  path = write_saved_model(ServingModule(model, config.train.train_feeder.features_map), base)
+  logging.info("Exported step %d to %s", step, path)
+  return path
+
+
+def predict(config: ml_collections.ConfigDict, output_path: str) -> int:
+  """Writes the predictions for every example of the predict feeder as JSON lines.
+
+  The feeder is `train.predict_feeder`, or `train.eval_feeder` when that has
+  no file_patterns; it is read once, in file order (never shuffled), so line
+  N belongs to example N. Each line is one JSON object, e.g.
+  `{"classes": 3, "probabilities": [...]}`.
+
+  Args:
+    config: the variant config.
+    output_path: the JSON-lines file to write (folders are created).
+
+  Returns:
+    The number of examples predicted.
+  """
+  train = config.train
+  key = "train.predict_feeder" if train.predict_feeder.file_patterns else "train.eval_feeder"
+  section = train.predict_feeder if train.predict_feeder.file_patterns else train.eval_feeder
+  if not section.file_patterns:
+    raise UserError(
+      "train.predict_feeder.file_patterns and train.eval_feeder.file_patterns are empty; set one"
+    )
+  feeder = make_feeder({**section.to_dict(), "shuffle": False}, where=key)
+  model, _ = restore_trained(config)
+
+  @tf.function
+  def predict_batch(features):
+    return model.predictions(model(features, training=False))
+
+  tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output_path)))
+  count = 0
+  with tf.io.gfile.GFile(output_path, "w") as f:
+    for batch in feeder.dataset(epochs=1):
+      features = batch[0] if isinstance(batch, tuple) else batch
+      outputs = {name: value.numpy() for name, value in predict_batch(features).items()}
+      for row in _rows(outputs):
+        f.write(json.dumps(row) + "\n")
+        count += 1
+  logging.info("Wrote %d predictions to %s", count, output_path)
+  return count
+
+
+def _rows(outputs: Mapping[str, np.ndarray]) -> list[dict]:
+  """Splits a batch of prediction arrays into one JSON-ready dict per example."""
+  size = len(next(iter(outputs.values())))
+  return [{name: _plain(values[i]) for name, values in outputs.items()} for i in range(size)]
+
+
+def _plain(value: np.ndarray):
+  value = np.asarray(value)
+  if value.dtype.kind in "SO":
+    return value.astype(str).tolist()
+  return value.tolist()

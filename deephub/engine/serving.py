@@ -1,0 +1,113 @@
+"""SavedModels for serving, written so a serving system never sees half of one.
+
+Two signatures, as an Estimator export with a parsing receiver had:
+- `serving_default`: `examples`, a batch of serialized `tf.Example` strings,
+  parsed with the train feeder's `features_map` (TF Serving's
+  Classify/Predict with examples, `saved_model_cli --input_examples`);
+- `predict_raw`: the feature tensors themselves, one input per feature.
+Both return the model's `predictions(...)` (the toy model: `classes`,
+`probabilities`).
+"""
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from deephub.errors import UserError
+from deephub.io.features import parsing_spec
+from deephub.models.base import Model
+
+EXAMPLES_INPUT = "examples"
+RAW_SIGNATURE = "predict_raw"
+
+
+class ServingModule(tf.Module):
+  """The model's variables plus the two serving functions."""
+
+  def __init__(self, model: Model, features_map: Mapping[str, Any]):
+    """Args:
+    model: a built model holding the weights to export.
+    features_map: the train feeder's `features_map` (labels are not inputs).
+
+    Raises:
+      UserError: the features_map is empty or invalid.
+    """
+    super().__init__(name="deephub_serving")
+    if not features_map:
+      raise UserError("train.train_feeder.features_map is empty; an export needs the model's input features")
+    spec = parsing_spec(features_map, where="train.train_feeder.features_map")
+    # The tf.Variables under the Keras 3 wrappers are what the functions
+    # capture; tracking them is what puts them in the SavedModel.
+    self.weights = [weight.value for weight in model.network.weights]
+
+    def predict(features):
+      return model.predictions(model(features, training=False))
+
+    def serve_examples(examples):
+      return predict(tf.io.parse_example(examples, spec))
+
+    def serve_raw(**features):
+      return predict(_to_sparse(features, spec))
+
+    self.serve_examples = tf.function(
+      serve_examples, input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
+    )
+    raw = {name: _raw_spec(name, feature) for name, feature in spec.items()}
+    self.serve_raw = tf.function(serve_raw).get_concrete_function(**raw)
+
+  def signatures(self) -> dict[str, Callable]:
+    return {"serving_default": self.serve_examples.get_concrete_function(), RAW_SIGNATURE: self.serve_raw}
+
+
+def _raw_spec(name: str, feature) -> tf.TensorSpec:
+  """A batch of one raw feature: [batch, *shape]; a VarLenFeature comes padded, [batch, None]."""
+  if isinstance(feature, tf.io.VarLenFeature):
+    return tf.TensorSpec([None, None], feature.dtype, name=name)
+  return tf.TensorSpec([None, *feature.shape], feature.dtype, name=name)
+
+
+def _to_sparse(features: Mapping[str, tf.Tensor], spec: Mapping[str, Any]) -> dict[str, Any]:
+  """Gives VarLenFeatures the SparseTensor form the model sees in training.
+
+  The raw input of a VarLenFeature is padded: zeros / empty strings are
+  padding, as `tf.sparse.to_dense` would have produced.
+  """
+  return {
+    name: tf.sparse.from_dense(value) if isinstance(spec[name], tf.io.VarLenFeature) else value
+    for name, value in features.items()
+  }
+
+
+def write_saved_model(
+  module: ServingModule, export_base: str, *, clock: Callable[[], float] = time.time
+) -> str:
+  """Writes `export_base/<unix seconds>/` via `export_base/temp-<seconds>/` and a rename.
+
+  Returns:
+    The final export folder. Its name is a fresh timestamp; an export within
+    the same second takes the next free number, so names stay sortable.
+  """
+  tf.io.gfile.makedirs(export_base)
+  stamp = int(clock())
+  while tf.io.gfile.exists(os.path.join(export_base, str(stamp))):
+    stamp += 1
+  final = os.path.join(export_base, str(stamp))
+  temp = os.path.join(export_base, f"temp-{stamp}")
+  if tf.io.gfile.exists(temp):  # Left by a crash mid-export.
+    tf.io.gfile.rmtree(temp)
+  tf.saved_model.save(module, temp, signatures=module.signatures())
+  tf.io.gfile.rename(temp, final)
+  return final
+
+
+def list_exports(export_base: str) -> list[str]:
+  """Complete exports under `export_base`, oldest first (temp-* folders excluded)."""
+  if not tf.io.gfile.isdir(export_base):
+    return []
+  stamps = sorted(
+    int(name.strip("/")) for name in tf.io.gfile.listdir(export_base) if name.strip("/").isdigit()
+  )
+  return [os.path.join(export_base, str(stamp)) for stamp in stamps]
