@@ -38,6 +38,8 @@ setup(
       "ruff",
       # MemorySamplesFeeder accepts DataFrames (pandas stays optional for users).
       "pandas",
+      # Property tests: hostile -p / --config. / YAML inputs give a config or a clear error.
+      "hypothesis",
     ],
   },
   entry_points={"console_scripts": ["deephub-train=deephub.train:run", "deep=deephub.cli.main:run"]},

@@ -67,6 +67,6 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str
     try:
       section[leaf] = _coerce(key, current, text)
     except (TypeError, ValueError) as error:
-      raise UserError(
-        f"-p {key} {text!r}: the field holds {type(current).__name__} ({current!r}); {error}"
-      ) from None
+      shown = type(current).__name__ if isinstance(current, ml_collections.ConfigDict) else repr(current)
+      reason = " ".join(str(error).split())  # ml-collections' messages span lines.
+      raise UserError(f"-p {key} {text!r}: the field holds {shown}; {reason}") from None

@@ -17,17 +17,33 @@ from ml_collections import config_flags  # noqa: E402
 from deephub import cli_support, launch, variants  # noqa: E402
 from deephub.errors import UserError  # noqa: E402
 
-flags.DEFINE_string("variant", None, "Variant name: configs/variants/<variant>.py or <variant>.yaml.")
-flags.DEFINE_string("variants_dir", None, "Folder to look for the variant in instead of configs/variants.")
-flags.DEFINE_enum("mode", "train", ["train", "evaluate", "export", "predict"], "What to do with the variant.")
-flags.DEFINE_string(
-  "predictions_path", None, "--mode=predict: JSON-lines output file; default model_dir/predictions.jsonl."
-)
-config_flags.DEFINE_config_file("config", None, "Variant file; set from --variant.", lock_config=True)
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  """Defines this entry point's flags on `flag_values` (tests use a fresh one)."""
+  flags.DEFINE_string(
+    "variant", None, "Variant name: configs/variants/<variant>.py or <variant>.yaml.", flag_values=flag_values
+  )
+  flags.DEFINE_string(
+    "variants_dir",
+    None,
+    "Folder to look for the variant in instead of configs/variants.",
+    flag_values=flag_values,
+  )
+  flags.DEFINE_enum("mode", "train", launch.MODES, "What to do with the variant.", flag_values=flag_values)
+  flags.DEFINE_string(
+    "predictions_path", None, "--mode=predict: JSON-lines output file; default model_dir/predictions.jsonl.",
+    flag_values=flag_values,
+  )  # fmt: skip
+  config_flags.DEFINE_config_file(
+    "config", None, "Variant file; set from --variant.", flag_values=flag_values, lock_config=True
+  )
+
+
 FLAGS = flags.FLAGS
+define_flags(FLAGS)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> list[str]:
   """Resolves --variant to the config file, checks overrides, then parses all flags.
 
   User errors print one line and exit 2; absl would print a traceback for an
@@ -41,7 +57,7 @@ def parse_flags(argv: list[str]) -> list[str]:
       path = variants.find_variant(variant, cli_support.flag_value(argv, "variants_dir"))
       argv = [argv[0], f"--config={variants.config_file_flag(path)}", *argv[1:]]
       cli_support.check_overrides(argv, variants.load_variant(variant, os.path.dirname(path)))
-    return FLAGS(argv)
+    return flag_values(argv)
   except UserError as error:
     cli_support.exit_with(error)
   except flags.Error as error:
