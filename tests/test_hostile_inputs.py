@@ -20,7 +20,7 @@ PAYLOADS = [
   f"__import__('os').system('touch {SENTINEL}')",
   f"!!python/object/apply:os.system ['touch {SENTINEL}']",
   f"${{ cp.__globals__.os.system('touch {SENTINEL}') }}",
-  f"{{{{ ''.__class__.__mro__[1].__subclasses__() }}}}",
+  "{{ ''.__class__.__mro__[1].__subclasses__() }}",
   f"exec(\"open('{SENTINEL}', 'w')\")",
 ]
 # Keys of every kind the toy config holds: int, float, bool, str, list, optional int, dict.
