@@ -76,10 +76,13 @@ def test_config_flag_overrides_give_a_config_or_a_one_line_exit(key, text, capsy
 def _yaml_documents():
   scalars = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(), TEXT)
   values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=8
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
   )
+  model_keys = st.sampled_from(["type", "class_type", "module_path", "hidden_neurons"])
   sections = st.fixed_dictionaries({}, optional={
-    "model": st.dictionaries(st.sampled_from(["type", "class_type", "module_path", "hidden_neurons"]), values),
+    "model": st.dictionaries(model_keys, values),
     "train": st.dictionaries(st.sampled_from(["epochs", "extend", "train_feeder", "bogus"]), values),
     "runtime": st.dictionaries(st.sampled_from(["xla", "seed"]), values),
   })  # fmt: skip
