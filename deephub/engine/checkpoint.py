@@ -33,6 +33,9 @@ class Entry:
   dtype: tf.DType
   # Restored when present, skipped when an older or Estimator checkpoint lacks it.
   optional: bool = False
+  # Suffix of the bundle holding the entry: '' is `model.ckpt-N` itself. Values
+  # Estimator-era readers cannot load (variant tensors) go to a side bundle.
+  bundle: str = ""
 
 
 def variable_entry(variable) -> Entry:
@@ -118,26 +121,34 @@ class CheckpointSaver:
     return tf.train.latest_checkpoint(self.model_dir)
 
   def save(self, step: int) -> str:
-    """Writes checkpoint `step` and points the state file at it; returns its prefix."""
+    """Writes checkpoint `step` and points the state file at it; returns its prefix.
+
+    Raises:
+      RuntimeError: a float value is NaN or Inf (nothing is written).
+    """
     tf.io.gfile.makedirs(self.model_dir)
     name = f"{_PREFIX}-{step}"
     prefix = os.path.join(self.model_dir, name)
-    temp_prefix = os.path.join(self.model_dir, f".{name}_temp", "part")
-    keys = sorted(self.entries)
-    tf.raw_ops.SaveV2(
-      prefix=temp_prefix,
-      tensor_names=keys,
-      shape_and_slices=[""] * len(keys),
-      tensors=[self.entries[k].read() for k in keys],
-    )
-    # Merge moves the data file into place and writes the index last.
-    tf.raw_ops.MergeV2Checkpoints(
-      checkpoint_prefixes=[temp_prefix], destination_prefix=prefix, delete_old_dirs=True
-    )
+    values = {key: entry.read() for key, entry in self.entries.items()}
+    for key, value in values.items():
+      if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+        raise RuntimeError(f"refusing to write checkpoint {step}: {key} holds NaN or Inf")
+    for bundle, keys in self._bundles(self.entries).items():
+      temp_prefix = os.path.join(self.model_dir, f".{name}{bundle}_temp", "part")
+      tf.raw_ops.SaveV2(
+        prefix=temp_prefix,
+        tensor_names=keys,
+        shape_and_slices=[""] * len(keys),
+        tensors=[values[k] for k in keys],
+      )
+      # Merge moves the data file into place and writes the index last.
+      tf.raw_ops.MergeV2Checkpoints(
+        checkpoint_prefixes=[temp_prefix], destination_prefix=prefix + bundle, delete_old_dirs=True
+      )
     listed = [p for p in self._listed() if p != name]
     kept = listed[-(self.keep_checkpoint_max - 1) :] if self.keep_checkpoint_max > 1 else []
     kept.append(name)
-    # The state file is replaced atomically, and only after the bundle is complete.
+    # The state file is replaced atomically, and only after every bundle is complete.
     _write_state_file(self.model_dir, name, kept)
     for old in set(listed) - set(kept):  # Only checkpoints the state file tracked.
       for path in tf.io.gfile.glob(os.path.join(self.model_dir, f"{old}.*")):
@@ -151,32 +162,42 @@ class CheckpointSaver:
     Raises:
       UserError: a key is missing from the checkpoint or has another shape.
     """
-    keys = sorted(keys if keys is not None else self.entries)
-    shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
-    keys = [k for k in keys if k in shapes or not self.entries[k].optional]
-    missing = [k for k in keys if k not in shapes]
-    if missing:
-      raise UserError(
-        f"checkpoint {prefix} lacks {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
-        "it was written by another model or optimizer: use a fresh model_dir"
-      )
-    values = tf.raw_ops.RestoreV2(
-      prefix=prefix,
-      tensor_names=keys,
-      shape_and_slices=[""] * len(keys),
-      dtypes=[self.entries[k].dtype for k in keys],
-    )
-    for key, value in zip(keys, values, strict=False):
-      if self.entries[key].dtype == tf.variant:
-        self.entries[key].assign(value)  # Serialized state: no fixed shape.
-        continue
-      expected = self.entries[key].read().shape
-      if list(expected) != list(value.shape):
+    wanted = {k: self.entries[k] for k in (keys if keys is not None else self.entries)}
+    for bundle, bundle_keys in self._bundles(wanted).items():
+      path = prefix + bundle
+      shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map() if _exists(path) else {}
+      bundle_keys = [k for k in bundle_keys if k in shapes or not self.entries[k].optional]
+      missing = [k for k in bundle_keys if k not in shapes]
+      if missing:
         raise UserError(
-          f"checkpoint {prefix}: {key} has shape {list(value.shape)}, the model "
-          f"{list(expected)}; use a fresh model_dir or the matching config"
+          f"checkpoint {prefix} lacks {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
+          "it was written by another model or optimizer: use a fresh model_dir"
         )
-      self.entries[key].assign(value)
+      if not bundle_keys:
+        continue
+      values = tf.raw_ops.RestoreV2(
+        prefix=path,
+        tensor_names=bundle_keys,
+        shape_and_slices=[""] * len(bundle_keys),
+        dtypes=[self.entries[k].dtype for k in bundle_keys],
+      )
+      for key, value in zip(bundle_keys, values, strict=True):
+        if self.entries[key].dtype != tf.variant:  # Serialized state has no fixed shape.
+          expected = self.entries[key].read().shape
+          if list(expected) != list(value.shape):
+            raise UserError(
+              f"checkpoint {prefix}: {key} has shape {list(value.shape)}, the model "
+              f"{list(expected)}; use a fresh model_dir or the matching config"
+            )
+        self.entries[key].assign(value)
+
+  @staticmethod
+  def _bundles(entries: Mapping[str, Entry]) -> dict[str, list[str]]:
+    """Sorted keys per bundle suffix ('' is the Estimator-readable main bundle)."""
+    bundles: dict[str, list[str]] = {}
+    for key in sorted(entries):
+      bundles.setdefault(entries[key].bundle, []).append(key)
+    return bundles
 
   def remove_partial_saves(self) -> None:
     """Deletes what a save killed midway left behind (never a listed checkpoint)."""
@@ -191,6 +212,10 @@ class CheckpointSaver:
     if state is None:
       return []
     return [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+
+
+def _exists(prefix: str) -> bool:
+  return tf.io.gfile.exists(prefix + ".index")
 
 
 def _write_state_file(model_dir: str, latest: str, kept: list[str]) -> None:

@@ -1,9 +1,10 @@
 """The train iterator's position as a checkpoint entry.
 
 tf.data serializes an iterator's state (file offsets, shuffle buffer and RNG
-state) into a variant tensor, which the tensor bundle stores like any other
-value. Saving it beside the weights makes resume exact: the next batch after
-a restart is the one the killed run would have read next.
+state) into a variant tensor, saved in a side bundle `model.ckpt-N.input_state`
+written before the state file points at `model.ckpt-N`. Saving it with the
+weights makes resume exact: the next batch after a restart is the one the
+killed run would have read next.
 """
 
 import tensorflow as tf
@@ -13,6 +14,7 @@ from deephub.engine.checkpoint import Entry
 
 # Checkpoint key of the input position; Estimators ignore keys they do not own.
 INPUT_STATE_KEY = "deephub/train_input_state"
+INPUT_STATE_BUNDLE = ".input_state"
 # Our feeders' only "external" state is the seed generator of each pass's
 # shuffle, whose seed is fixed by (seed, epoch); nothing is lost by ignoring it.
 # (Python functions, the other kind, are not allowed in our pipelines.)
@@ -62,4 +64,6 @@ def iterator_entry(iterator) -> Entry | None:
       error.message.splitlines()[0][:200],
     )
     return None
-  return Entry(read=read, assign=assign, dtype=tf.variant, optional=True)
+  # A side bundle (model.ckpt-N.input_state.*): TF 2.15's checkpoint reader,
+  # which Estimators use, fails on variant tensors in the main bundle.
+  return Entry(read=read, assign=assign, dtype=tf.variant, optional=True, bundle=INPUT_STATE_BUNDLE)
