@@ -109,3 +109,14 @@ def test_no_temporary_files_left(tmp_path):
     "model.ckpt-5.data-00000-of-00001",
     "model.ckpt-5.index",
   ]
+
+
+def test_non_finite_values_are_never_written(tmp_path):
+  net, _, _, entries = setup_state()
+  saver = CheckpointSaver(str(tmp_path), entries)
+  saver.save(1)
+  net.kernel.assign(tf.fill((2, 3), float("nan")))
+  with pytest.raises(RuntimeError, match="refusing to write checkpoint 2: net/kernel holds NaN or Inf"):
+    saver.save(2)
+  assert saver.latest().endswith("model.ckpt-1")
+  assert not [name for name in os.listdir(tmp_path) if "ckpt-2" in name]
