@@ -12,6 +12,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
+from deephub.io import remote
 from deephub.io.features import parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
@@ -128,6 +129,7 @@ class TFRecordExamplesFeeder:
 def _list_files(patterns: Sequence[str]) -> list[str]:
   files = []
   for pattern in patterns:
+    remote.ensure_filesystem(pattern, where="file pattern")
     matched = tf.io.gfile.glob(pattern)
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
