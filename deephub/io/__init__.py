@@ -4,9 +4,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from deephub.errors import UserError, closest
+from deephub.io.parquet import ParquetExamplesFeeder
 from deephub.io.tfrecord import TFRecordExamplesFeeder
 
-FEEDERS = {"TFRecordExamplesFeeder": TFRecordExamplesFeeder}
+FEEDERS = {
+  "TFRecordExamplesFeeder": TFRecordExamplesFeeder,
+  # Needs the io extra (tensorflow-io), imported only when this feeder is built.
+  "ParquetExamplesFeeder": ParquetExamplesFeeder,
+}
 
 
 def make_feeder(config: Mapping[str, Any], *, seed: int | None = None, where: str = "feeder"):

@@ -109,7 +109,7 @@ class TFRecordExamplesFeeder:
     if self.shuffle:
       files = files.shuffle(len(self.files), seed=self.seed)
     records = files.interleave(
-      lambda path: tf.data.TFRecordDataset(path, compression_type=self.compression),
+      self._open,
       cycle_length=max(1, min(self.num_parallel_reads, len(self.files))),
       num_parallel_calls=tf.data.AUTOTUNE,
       deterministic=self.deterministic,
@@ -118,8 +118,16 @@ class TFRecordExamplesFeeder:
       records = records.take(self.max_examples)
     return records
 
-  def _parse(self, serialized: tf.Tensor):
-    parsed = tf.io.parse_example(serialized, self._spec)
+  def _open(self, path: tf.Tensor) -> tf.data.Dataset:
+    """The records of one file (subclasses read other formats here)."""
+    return tf.data.TFRecordDataset(path, compression_type=self.compression)
+
+  def _decode(self, batch) -> dict[str, tf.Tensor]:
+    """A batch of records as `{name: tensor}` for every features_map / labels_map entry."""
+    return tf.io.parse_example(batch, self._spec)
+
+  def _parse(self, batch):
+    parsed = self._decode(batch)
     features = {name: parsed[name] for name in self.feature_names}
     if not self.label_names:
       return features
