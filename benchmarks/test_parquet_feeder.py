@@ -10,8 +10,6 @@ examples per second.
 """
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
@@ -46,6 +44,10 @@ def _write_tfrecord(path: str, columns: dict[str, np.ndarray]) -> None:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
+  # Imported here: the main environment lacks pyarrow but may collect benchmarks/.
+  import pyarrow as pa
+  import pyarrow.parquet as pq
+
   directory = tmp_path_factory.mktemp("feeders")
   for shard in range(FILES):
     columns = _columns(shard)
