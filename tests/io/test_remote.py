@@ -26,6 +26,7 @@ INSTALL = "python -m pip install 'tensorflow>=2.17,<2.18' 'tensorflow-io==0.37.1
     ("relative/run", ""),
     ("C:/data", ""),
     ("weird name://x", ""),
+    ("s3a+v2://bucket", "s3a+v2"),
   ],
 )
 def test_scheme(path, expected):
