@@ -41,6 +41,14 @@ setup(
       # Property tests: hostile -p / --config. / YAML inputs give a config or a clear error.
       "hypothesis",
     ],
+    # s3://, hdfs://, az:// and http(s):// filesystems and the Parquet feeder.
+    # tensorflow-io 0.37.1's compiled ops load only on TensorFlow 2.17 (2.18+
+    # fails with undefined symbols), and its wheels are built against numpy 1.
+    "io": ["tensorflow>=2.17,<2.18", "tensorflow-io==0.37.1", "numpy<2"],
+    # The io tests run a real S3 API server (moto's server mode) on 127.0.0.1
+    # and create buckets with boto3; pyarrow writes the Parquet test files
+    # (pyarrow 26 refuses the numpy 1 that tensorflow-io needs; 21 accepts it).
+    "io-test": ["moto[server]", "boto3", "pyarrow<22"],
   },
   entry_points={"console_scripts": ["deephub-train=deephub.train:run", "deep=deephub.cli.main:run"]},
 )

@@ -23,7 +23,8 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
     An unlocked ConfigDict; `base_config` locks the whole tree.
   """
   config = ml_collections.ConfigDict()
-  # Feeder class; 'TFRecordExamplesFeeder' reads tf.Example records.
+  # Feeder class; 'TFRecordExamplesFeeder' reads tf.Example records,
+  # 'ParquetExamplesFeeder' Parquet columns (needs the io extra).
   config.type = "TFRecordExamplesFeeder"
   # Global batch size (examples per step).
   config.batch_size = 32
@@ -31,7 +32,8 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   config.shuffle = False
   # Examples held in the shuffle buffer.
   config.shuffle_buffer_size = 10_000
-  # Globs of TFRecord files; every pattern must match at least one file.
+  # Globs of data files, local, gs:// or (io extra) s3://, hdfs://, az://;
+  # every pattern must match at least one file.
   config.file_patterns = []
   # Use only the first N examples of each pass; -1 uses all.
   config.max_examples = -1

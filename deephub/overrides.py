@@ -67,6 +67,8 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str
     try:
       section[leaf] = _coerce(key, current, text)
     except (TypeError, ValueError) as error:
-      shown = type(current).__name__ if isinstance(current, ml_collections.ConfigDict) else repr(current)
+      shown = type(current).__name__
+      if not isinstance(current, ml_collections.ConfigDict):
+        shown += f" ({current!r})"
       reason = " ".join(str(error).split())  # ml-collections' messages span lines.
       raise UserError(f"-p {key} {text!r}: the field holds {shown}; {reason}") from None

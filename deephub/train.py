@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from deephub import cli_support, launch, variants  # noqa: E402
+from deephub import clean_exit, cli_support, launch, variants  # noqa: E402
 from deephub.errors import UserError  # noqa: E402
 
 
@@ -76,7 +76,8 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
   cli_support.register_config_parsers()
-  app.run(main, flags_parser=parse_flags)
+  # Keeps the real exit code after S3 use (see clean_exit).
+  clean_exit.run_and_exit(lambda: app.run(main, flags_parser=parse_flags))
 
 
 if __name__ == "__main__":

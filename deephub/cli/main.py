@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-  """Console-script entry point."""
-  sys.exit(main())
+  """Console-script entry point; keeps the real exit code after S3 use (see clean_exit)."""
+  from deephub import clean_exit
+
+  clean_exit.run_and_exit(main)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from deephub.engine.steps import FINITE_KEY, make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
 from deephub.engine.warm_start import warm_start
 from deephub.errors import UserError
-from deephub.io import make_feeder
+from deephub.io import make_feeder, remote
 from deephub.models import build_model
 
 
@@ -86,6 +86,9 @@ def train_and_evaluate(
   if not model_dir:
     raise UserError("model.model_dir is empty; set it to the folder to train into")
   check_schedule(train)
+  remote.ensure_filesystems(
+    {"model.model_dir": model_dir, "train.warm_start_check_point": train.warm_start_check_point}
+  )
   keras.utils.set_random_seed(config.runtime.seed)
   variants.write_resolved_config(config, model_dir)
 

@@ -5,7 +5,12 @@ first use, so that `deephub.io.metadata` (used by `deep utils`) imports
 without TensorFlow.
 """
 
-_LAZY = {"FEEDERS": "feeders", "make_feeder": "feeders", "TFRecordExamplesFeeder": "tfrecord"}
+_LAZY = {
+  "FEEDERS": "feeders",
+  "make_feeder": "feeders",
+  "TFRecordExamplesFeeder": "tfrecord",
+  "ParquetExamplesFeeder": "parquet",
+}
 
 
 def __getattr__(name: str):

@@ -5,9 +5,15 @@ from typing import Any
 
 from deephub.errors import UserError, closest
 from deephub.io.memory import MemorySamplesFeeder
+from deephub.io.parquet import ParquetExamplesFeeder
 from deephub.io.tfrecord import TFRecordExamplesFeeder
 
-FEEDERS = {"TFRecordExamplesFeeder": TFRecordExamplesFeeder, "MemorySamplesFeeder": MemorySamplesFeeder}
+FEEDERS = {
+  "TFRecordExamplesFeeder": TFRecordExamplesFeeder,
+  "MemorySamplesFeeder": MemorySamplesFeeder,
+  # Needs the io extra (tensorflow-io), imported only when this feeder is built.
+  "ParquetExamplesFeeder": ParquetExamplesFeeder,
+}
 
 
 def make_feeder(config: Mapping[str, Any], *, seed: int | None = None, where: str = "feeder"):

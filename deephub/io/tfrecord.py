@@ -17,7 +17,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import metadata, validation
+from deephub.io import metadata, remote, validation
 from deephub.io.features import decoders, parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
@@ -69,16 +69,6 @@ class TFRecordExamplesFeeder:
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
     self.files = _list_files(file_patterns)
-    # Metadata is read and written with local file APIs; remote files
-    # (gs://...) are counted by one pass over the data instead.
-    # Skipping corrupted records makes the count depend on what is readable,
-    # so that mode counts by one tolerant pass too.
-    local = not any("://" in path for path in self.files) and not skip_corrupt_records
-    self.record_counts = (
-      metadata.record_counts(self.files, compression=compression, auto_generate=auto_generate_meta)
-      if local
-      else None
-    )
     self.batch_size = batch_size
     self.shuffle = shuffle
     self.shuffle_buffer_size = shuffle_buffer_size
@@ -99,6 +89,12 @@ class TFRecordExamplesFeeder:
       **parsing_spec(labels_map or {}, where="labels_map"),
     }
     self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
+    # Metadata is read and written with local file APIs; remote files
+    # (gs://...) are counted by one pass over the data instead.
+    # Skipping corrupted records makes the count depend on what is readable,
+    # so that mode counts by one tolerant pass too.
+    local = not any("://" in path for path in self.files) and not skip_corrupt_records
+    self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
 
   def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
     """Returns batches of `(features, labels)` dicts, or `features` alone.
@@ -129,6 +125,10 @@ class TFRecordExamplesFeeder:
     """Returns the number of batches in one pass over the files."""
     n = self.num_examples() if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+
+  def _metadata_counts(self, auto_generate: bool) -> list[int] | None:
+    """Per-file record counts from `_tfrecord_metadata.json`; None counts by reading."""
+    return metadata.record_counts(self.files, compression=self.compression, auto_generate=auto_generate)
 
   def check_schema(self, where: str) -> None:
     """Raises a UserError when the first record does not match the maps."""
@@ -174,10 +174,15 @@ class TFRecordExamplesFeeder:
       records = records.take(self.max_examples)
     return records
 
-  def _parse(self, serialized: tf.Tensor):
-    parsed = tf.io.parse_example(serialized, self._spec)
+  def _decode(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
+    """A batch of records as `{name: tensor}` for every features_map / labels_map entry."""
+    parsed = tf.io.parse_example(batch, self._spec)
     # Per-batch decoding (images): graph ops over the whole batch, no Python.
     parsed.update({name: decode(parsed[name]) for name, decode in self._decoders.items()})
+    return parsed
+
+  def _parse(self, batch):
+    parsed = self._decode(batch)
     features = {name: parsed[name] for name in self.feature_names}
     if not self.label_names:
       return features
@@ -187,6 +192,7 @@ class TFRecordExamplesFeeder:
 def _list_files(patterns: Sequence[str]) -> list[str]:
   files = []
   for pattern in patterns:
+    remote.ensure_filesystem(pattern, where="file pattern")
     matched = [path for path in tf.io.gfile.glob(pattern) if not path.endswith(metadata.METADATA_FILENAME)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
