@@ -19,12 +19,14 @@ import tensorflow as tf
 from absl import logging
 
 from deephub import variants
-from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
+from deephub.engine import distribute, precision, preemption
+from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.hooks import PeriodicTrigger
 from deephub.engine.steps import make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import UserError
 from deephub.io import make_feeder
+from deephub.io.distributed import distributed_dataset
 from deephub.models import build_model
 
 
@@ -58,6 +60,7 @@ def check_schedule(train: ml_collections.ConfigDict) -> None:
       raise UserError(f"train.{key} is {value}; set it to 1 or more")
 
 
+@preemption.handles_sigterm
 def train_and_evaluate(
   config: ml_collections.ConfigDict, *, clock: Callable[[], float] = time.monotonic
 ) -> dict[str, float]:
@@ -80,8 +83,11 @@ def train_and_evaluate(
   if not model_dir:
     raise UserError("model.model_dir is empty; set it to the folder to train into")
   check_schedule(train)
+  placement = distribute.make_placement(config.runtime)  # First: it may configure the TF runtime.
+  precision.set_policy(config.runtime.mixed_precision)
   keras.utils.set_random_seed(config.runtime.seed)
-  variants.write_resolved_config(config, model_dir)
+  if placement.is_chief:  # Only the chief writes into model_dir.
+    variants.write_resolved_config(config, model_dir)
 
   train_feeder = make_feeder(train.train_feeder, seed=config.runtime.seed, where="train.train_feeder")
   eval_feeder = (
@@ -89,16 +95,17 @@ def train_and_evaluate(
   )
   if not train_feeder.label_names:
     raise UserError("train.train_feeder.labels_map is empty; training needs at least one label")
-  model = build_model(
-    config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
-  )
-  optimizer = model.optimizer()
-  optimizer.build(model.trainable_variables)
-  global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  with placement.strategy.scope():  # Variables are mirrored on every replica.
+    model = build_model(
+      config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
+    )
+    optimizer = precision.wrap_optimizer(model.optimizer(), config.runtime.mixed_precision)
+    optimizer.build(model.trainable_variables)
+    global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
 
   variables = model.named_variables()
   entries = {name: variable_entry(v) for name, v in variables.items()}
-  entries.update(optimizer_entries(optimizer, variables))
+  entries.update(precision.optimizer_state_entries(optimizer, variables))
   # The Estimator's step counter; int64 scalar under its TF1 name.
   entries["global_step"] = variable_entry(global_step)
   saver = CheckpointSaver(model_dir, entries, keep_checkpoint_max=train.keep_checkpoint_max)
@@ -124,12 +131,22 @@ def train_and_evaluate(
     model_dir,
   )
 
-  train_loop = make_train_loop(model, optimizer, global_step, xla=config.runtime.xla)
+  train_loop = make_train_loop(
+    model,
+    optimizer,
+    global_step,
+    xla=config.runtime.xla and placement.xla_ok,
+    strategy=placement.strategy,
+  )
   evaluate = make_evaluate(model)
   # Infinite repetition: the step count, not the data, ends training.
-  iterator = iter(train_feeder.dataset(epochs=None))
-  train_writer = ScalarWriter(model_dir)
-  eval_writer = ScalarWriter(os.path.join(model_dir, "eval"))
+  iterator = iter(
+    distributed_dataset(
+      train_feeder, placement.strategy, data_service=config.runtime.data_service, where="train.train_feeder"
+    )
+  )
+  train_writer = distribute.chief_writer(placement, model_dir)
+  eval_writer = distribute.chief_writer(placement, os.path.join(model_dir, "eval"))
   save_trigger = PeriodicTrigger(
     every_steps=train.save_checkpoint_steps,
     every_secs=train.save_checkpoint_secs,
@@ -146,7 +163,8 @@ def train_and_evaluate(
   def save() -> None:
     nonlocal saved_step
     if saved_step != step:
-      saver.save(step)
+      if placement.is_chief:
+        saver.save(step)
       saved_step = step
 
   def run_eval() -> dict[str, float]:
@@ -177,7 +195,7 @@ def train_and_evaluate(
     )
     if save_trigger(step):
       save()
-    if eval_feeder is not None and eval_trigger(step):
+    if eval_feeder is not None and placement.is_chief and eval_trigger(step):
       results = run_eval()
     if log_trigger(step) or step == total_steps:
       elapsed = max(clock() - start_time, 1e-9)
@@ -191,10 +209,13 @@ def train_and_evaluate(
         rate * train_feeder.batch_size,
         _duration((total_steps - step) / rate if rate else math.inf),
       )
+    if preemption.stop_requested(placement.strategy, placement.cluster.num_workers):
+      logging.warning("Preempted at step %d: saving a checkpoint; rerun the same command to continue", step)
+      break
 
   save()
   train_writer.close()
-  if eval_feeder is not None and evaluated_step != step:
+  if eval_feeder is not None and placement.is_chief and evaluated_step != step and step >= total_steps:
     results = run_eval()
   eval_writer.close()
   logging.info("Finished at global_step %d in %s", step, model_dir)

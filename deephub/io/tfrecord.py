@@ -73,17 +73,26 @@ class TFRecordExamplesFeeder:
       **parsing_spec(labels_map or {}, where="labels_map"),
     }
 
-  def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
+  def dataset(
+    self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
+  ) -> tf.data.Dataset:
     """Returns batches of `(features, labels)` dicts, or `features` alone.
 
     Args:
       epochs: passes over the files; None repeats forever. Batches never
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
+      input_context: given by `strategy.distribute_datasets_from_function`:
+        this pipeline reads its share of the data (whole files when there
+        are enough, else every n-th record) in per-replica batches of
+        `batch_size / replicas`, as `batch_size` is the global batch.
+
+    Raises:
+      UserError: `batch_size` does not split evenly across the replicas.
     """
-    records = self._records()
+    records = self._records(input_context)
     if self.shuffle:
       records = records.shuffle(self.shuffle_buffer_size, seed=self.seed)
-    batches = records.batch(self.batch_size, drop_remainder=self.drop_remainder)
+    batches = records.batch(self._replica_batch_size(input_context), drop_remainder=self.drop_remainder)
     batches = batches.repeat(epochs)
     batches = batches.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
     return batches.prefetch(tf.data.AUTOTUNE)
@@ -102,9 +111,16 @@ class TFRecordExamplesFeeder:
     n = self.num_examples() if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
 
-  def _records(self) -> tf.data.Dataset:
-    """One pass of serialized records, files interleaved."""
+  def _records(self, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """One pass of serialized records, files interleaved; this input pipeline's share of them."""
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    # Whole files per pipeline read the least; with fewer files than
+    # pipelines (or a global max_examples cut) every pipeline reads all files
+    # and keeps every n-th record instead.
+    shard_files = pipelines > 1 and len(self.files) >= pipelines and self.max_examples < 0
     files = tf.data.Dataset.from_tensor_slices(self.files)
+    if shard_files:
+      files = files.shard(pipelines, input_context.input_pipeline_id)
     if self.shuffle:
       files = files.shuffle(len(self.files), seed=self.seed)
     records = files.interleave(
@@ -115,7 +131,20 @@ class TFRecordExamplesFeeder:
     )
     if self.max_examples >= 0:
       records = records.take(self.max_examples)
+    if pipelines > 1 and not shard_files:
+      records = records.shard(pipelines, input_context.input_pipeline_id)
     return records
+
+  def _replica_batch_size(self, input_context: tf.distribute.InputContext | None) -> int:
+    if input_context is None:
+      return self.batch_size
+    replicas = input_context.num_replicas_in_sync
+    if self.batch_size % replicas:
+      raise UserError(
+        f"feeder batch_size {self.batch_size} is the global batch and must split evenly "
+        f"across {replicas} replicas; set it to a multiple of {replicas}"
+      )
+    return self.batch_size // replicas
 
   def _parse(self, serialized: tf.Tensor):
     parsed = tf.io.parse_example(serialized, self._spec)
