@@ -22,14 +22,8 @@ def toy_config(tmp_path):
 def run_cli(*args, cwd=None, env=None, timeout=300):
   """Runs `python -m deephub.train ARGS` in a child process; returns the CompletedProcess."""
   child_env = {**os.environ, "PYTHONPATH": REPO, **(env or {})}
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.train", *args],
-    cwd=cwd or REPO,
-    env=child_env,
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-  )
+  return subprocess.run([sys.executable, "-m", "deephub.train", *args], cwd=cwd or REPO, env=child_env,
+                        capture_output=True, text=True, timeout=timeout)
 
 
 def read_scalars(logdir):

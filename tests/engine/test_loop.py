@@ -79,21 +79,15 @@ def test_already_finished_run_trains_nothing(toy_config):
   np.testing.assert_array_equal(before, after)
 
 
-@pytest.mark.parametrize(
-  "steps_per_loop, save_steps, expected", [(1, 3, [6, 9, 10]), (4, 3, [4, 8, 10]), (100, 3, [10])]
-)
+@pytest.mark.parametrize("steps_per_loop, save_steps, expected", [(1, 3, [6, 9, 10]), (4, 3, [4, 8, 10]), (100, 3, [10])])
 def test_checkpoints_on_crossing_multiples(toy_config, steps_per_loop, save_steps, expected):
   toy_config.train.steps_per_loop = steps_per_loop
   toy_config.train.save_checkpoint_steps = save_steps
   toy_config.train.keep_checkpoint_max = 3
   train_and_evaluate(toy_config)
   state = tf.train.get_checkpoint_state(toy_config.model.model_dir)
-  assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
-    f"model.ckpt-{s}" for s in expected
-  ]
-  assert not os.path.isabs(
-    open(os.path.join(toy_config.model.model_dir, "checkpoint")).readline().split('"')[1]
-  )
+  assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [f"model.ckpt-{s}" for s in expected]
+  assert not os.path.isabs(open(os.path.join(toy_config.model.model_dir, "checkpoint")).readline().split('"')[1])
   indexes = sorted(f for f in os.listdir(toy_config.model.model_dir) if f.endswith(".index"))
   assert indexes == sorted(f"model.ckpt-{s}.index" for s in expected)  # Older ones deleted.
 
