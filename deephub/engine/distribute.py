@@ -146,7 +146,7 @@ def make_placement(runtime) -> Placement:
     xla_ok = len(devices) == 1 or all("GPU" in d.upper() for d in devices)
   logging.info(
     "Strategy %s: %d replica(s), worker %s:%d of %d%s",
-    type(strategy).__name__,
+    name,
     strategy.num_replicas_in_sync,
     cluster.task_type,
     cluster.task_id,

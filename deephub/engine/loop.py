@@ -112,7 +112,7 @@ def train_and_evaluate(
   latest = saver.latest()
   if latest:
     saver.restore(latest)
-    logging.info("Resuming from %s at global_step %d", latest, int(global_step))
+    logging.info("Resuming from %s at global_step %d", latest, int(global_step.numpy()))
 
   steps_per_epoch = train_feeder.steps_per_epoch()
   if steps_per_epoch == 0:
@@ -121,7 +121,7 @@ def train_and_evaluate(
       "examples; lower batch_size or set drop_remainder False"
     )
   total_steps = train.epochs * steps_per_epoch
-  step = int(global_step)
+  step = int(global_step.numpy())
   logging.info(
     "Training %s to step %d (%d epochs x %d steps) into %s",
     config.model.type,

@@ -57,5 +57,5 @@ def stop_requested(strategy: tf.distribute.Strategy, num_workers: int) -> bool:
   local = _requested.is_set()
   if num_workers <= 1:
     return local
-  flag = strategy.run(lambda: tf.constant(int(local)))
-  return bool(strategy.reduce(tf.distribute.ReduceOp.MAX, flag, axis=None))
+  flags = strategy.run(lambda: tf.constant(int(local)))
+  return int(strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)) > 0
