@@ -39,11 +39,11 @@ def start(
   Raises:
     UserError: nothing to start, or a negative worker count.
   """
+  if workers < 0 or (dispatcher_address and workers == 0):
+    raise UserError(f"--workers is {workers}; start 1 or more workers for --dispatcher_address")
   import tensorflow as tf  # Deferred: flag errors should not wait for TensorFlow.
 
   service = tf.data.experimental.service
-  if workers < 0 or (dispatcher_address and workers == 0):
-    raise UserError(f"--workers is {workers}; start 1 or more workers for --dispatcher_address")
   dispatcher = None
   if not dispatcher_address:
     dispatcher = service.DispatchServer(
