@@ -186,9 +186,10 @@ def _local_devices(gpus: list[int] | str, strategy: str) -> list[str]:
     # tested without GPUs (tf.config.set_logical_device_configuration).
     return cpus if strategy == "mirrored" else cpus[:1]
   visible = [d.name for d in tf.config.list_logical_devices("GPU")]
+  if not visible:
+    asked = gpus if gpus == "all" else ",".join(map(str, gpus))
+    raise UserError(f"runtime.gpus is {asked!r} but TensorFlow sees no GPU; set it to '' to train on the CPU")
   if gpus == "all":
-    if not visible:
-      raise UserError("runtime.gpus is 'all' but TensorFlow sees no GPU; set it to '' to train on the CPU")
     return visible
   missing = [i for i in gpus if i >= len(visible)]
   if missing:

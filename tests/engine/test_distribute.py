@@ -87,11 +87,12 @@ def test_parse_gpus_errors(gpus):
     parse_gpus(gpus)
 
 
-def test_gpus_on_a_machine_without_gpus(toy_config):
+@pytest.mark.parametrize("gpus", ["0", "all"])
+def test_gpus_on_a_machine_without_gpus(toy_config, gpus):
   from deephub.engine import train_and_evaluate
 
-  toy_config.runtime.gpus = "0"
-  with pytest.raises(UserError, match="asks for GPU 0 but TensorFlow sees 0"):
+  toy_config.runtime.gpus = gpus
+  with pytest.raises(UserError, match=f"runtime.gpus is '{gpus}' but TensorFlow sees no GPU; set it to ''"):
     train_and_evaluate(toy_config)
 
 
