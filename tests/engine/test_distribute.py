@@ -7,6 +7,8 @@ MultiWorkerMirroredStrategy must be configured before TensorFlow starts.
 import glob
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -152,23 +154,34 @@ def _free_ports(n: int) -> list[int]:
   return ports
 
 
-def test_two_workers_train_with_multi_worker_mirrored(tmp_path):
-  model_dir = str(tmp_path / "model")
+def _start_workers(model_dir: str, *args: str) -> list[subprocess.Popen]:
+  """Starts two `deephub.train` workers on 127.0.0.1 with TF_CONFIG; worker 0 is the chief."""
   workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
   children = []
   for index in range(2):
     tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-    args = ["--variant=toy", f"--config.model.model_dir={model_dir}", "--config.train.epochs=3"]
     children.append(
       subprocess.Popen(
-        [sys.executable, "-m", "deephub.train", *args],
+        [
+          sys.executable,
+          "-m",
+          "deephub.train",
+          "--variant=toy",
+          f"--config.model.model_dir={model_dir}",
+          *args,
+        ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": REPO, "TF_CONFIG": json.dumps(tf_config)},
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
       )
     )
+  return children
+
+
+def _wait(children: list[subprocess.Popen]) -> list[str]:
+  """Waits for every child to exit 0; returns their stderr."""
   outputs = []
   try:
     for child in children:
@@ -178,6 +191,13 @@ def test_two_workers_train_with_multi_worker_mirrored(tmp_path):
       child.kill()
   for child, stderr in zip(children, outputs, strict=True):
     assert child.returncode == 0, stderr[-3000:]
+  return outputs
+
+
+def test_two_workers_train_with_multi_worker_mirrored(tmp_path):
+  model_dir = str(tmp_path / "model")
+  children = _start_workers(model_dir, "--config.train.epochs=3")
+  outputs = _wait(children)
   assert "Strategy multi_worker_mirrored: 2 replica(s), worker worker:0 of 2 (chief)" in outputs[0]
   assert "worker worker:1 of 2" in outputs[1] and "(chief)" not in outputs[1]
 
@@ -190,3 +210,23 @@ def test_two_workers_train_with_multi_worker_mirrored(tmp_path):
   assert all(f".{children[0].pid}." in os.path.basename(path) for path in events)
   assert sorted(read_scalars(model_dir)["loss"]) == [1, 2, 3]
   assert sorted(read_scalars(os.path.join(model_dir, "eval"))["loss"]) == [3]
+
+
+def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
+  model_dir = str(tmp_path / "model")
+  args = [
+    "--config.train.epochs=1000000",
+    "--config.train.steps_per_loop=1",
+    "--config.train.log_step_count_steps=1",
+  ]
+  chief, other = _start_workers(model_dir, *args)
+  try:
+    for line in other.stderr:
+      if re.search(r"step 3/1000000 ", line):
+        other.send_signal(signal.SIGTERM)  # The non-chief: the chief must learn of it.
+        break
+  finally:
+    outputs = _wait([chief, other])
+  steps = [int(re.search(r"Preempted at step (\d+)", stderr).group(1)) for stderr in outputs]
+  assert steps[0] == steps[1] >= 3
+  assert tf.train.load_checkpoint(model_dir).get_tensor("global_step") == steps[0]
