@@ -13,6 +13,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from deephub.engine import preemption
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import UserError
 
@@ -133,6 +134,10 @@ def make_placement(runtime) -> Placement:
     if gpus:
       _make_only_visible(gpus)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    # Starting the cluster runtime installs TensorFlow's own SIGTERM notifier
+    # (in C++), which would swallow the signal our preemption handling needs.
+    tf.config.list_logical_devices()  # Starts it now, so the reclaim comes after.
+    preemption.reclaim_sigterm()
     # XLA clusters cannot contain the cross-worker collectives on CPU.
     xla_ok = bool(gpus) or strategy.num_replicas_in_sync == 1
   else:

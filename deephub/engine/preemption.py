@@ -17,6 +17,8 @@ from absl import logging
 
 # Set by the handler; signals are process-wide, so this state is too.
 _requested = threading.Event()
+# True while a `handles_sigterm` function runs.
+_watching = threading.Event()
 
 
 def handles_sigterm(function: Callable) -> Callable:
@@ -32,13 +34,25 @@ def handles_sigterm(function: Callable) -> Callable:
       return function(*args, **kwargs)
     _requested.clear()
     previous = signal.signal(signal.SIGTERM, _record)
+    _watching.set()
     try:
       return function(*args, **kwargs)
     finally:
+      _watching.clear()
       signal.signal(signal.SIGTERM, previous)
       _requested.clear()
 
   return wrapper
+
+
+def reclaim_sigterm() -> None:
+  """Reinstalls our handler if something replaced it while a decorated function runs.
+
+  TensorFlow's multi-worker runtime installs its own SIGTERM notifier in C++
+  when it starts, silently replacing Python's handler; call this after it.
+  """
+  if _watching.is_set() and threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _record)
 
 
 def _record(signum, frame) -> None:

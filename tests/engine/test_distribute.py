@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -155,13 +156,18 @@ def _free_ports(n: int) -> list[int]:
 
 
 def _start_workers(model_dir: str, *args: str) -> list[subprocess.Popen]:
-  """Starts two `deephub.train` workers on 127.0.0.1 with TF_CONFIG; worker 0 is the chief."""
+  """Starts two `deephub.train` workers on 127.0.0.1 with TF_CONFIG; worker 0 is the chief.
+
+  Their stderr goes to files (`child.log_path`), not pipes: a worker blocked on
+  a full pipe would block the other in the next all-reduce.
+  """
   workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
   children = []
   for index in range(2):
     tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-    children.append(
-      subprocess.Popen(
+    log_path = f"{model_dir}.worker{index}.log"
+    with open(log_path, "w") as log:
+      child = subprocess.Popen(
         [
           sys.executable,
           "-m",
@@ -173,22 +179,22 @@ def _start_workers(model_dir: str, *args: str) -> list[subprocess.Popen]:
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": REPO, "TF_CONFIG": json.dumps(tf_config)},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log,
       )
-    )
+    child.log_path = log_path
+    children.append(child)
   return children
 
 
 def _wait(children: list[subprocess.Popen]) -> list[str]:
   """Waits for every child to exit 0; returns their stderr."""
-  outputs = []
   try:
     for child in children:
-      outputs.append(child.communicate(timeout=600)[1])
+      child.wait(timeout=600)
   finally:
     for child in children:
       child.kill()
+  outputs = [open(child.log_path).read() for child in children]
   for child, stderr in zip(children, outputs, strict=True):
     assert child.returncode == 0, stderr[-3000:]
   return outputs
@@ -220,13 +226,12 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
     "--config.train.log_step_count_steps=1",
   ]
   chief, other = _start_workers(model_dir, *args)
-  try:
-    for line in other.stderr:
-      if re.search(r"step 3/1000000 ", line):
-        other.send_signal(signal.SIGTERM)  # The non-chief: the chief must learn of it.
-        break
-  finally:
-    outputs = _wait([chief, other])
+  deadline = time.monotonic() + 600
+  while "step 3/1000000 " not in open(other.log_path).read() and other.poll() is None:
+    assert time.monotonic() < deadline, "worker 1 never reached step 3"
+    time.sleep(0.2)
+  other.send_signal(signal.SIGTERM)  # The non-chief: the chief must learn of it.
+  outputs = _wait([chief, other])
   steps = [int(re.search(r"Preempted at step (\d+)", stderr).group(1)) for stderr in outputs]
   assert steps[0] == steps[1] >= 3
   assert tf.train.load_checkpoint(model_dir).get_tensor("global_step") == steps[0]

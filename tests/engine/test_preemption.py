@@ -27,6 +27,17 @@ def test_sigterm_is_recorded_only_while_decorated():
   assert not preemption.stop_requested(None, 1)  # Cleared for the next run.
 
 
+def test_reclaim_takes_sigterm_back_from_a_later_handler():
+  @preemption.handles_sigterm
+  def work():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # As TensorFlow's multi-worker runtime does in C++.
+    preemption.reclaim_sigterm()
+    os.kill(os.getpid(), signal.SIGTERM)
+    return preemption.stop_requested(None, 1)
+
+  assert work() is True
+
+
 def test_handler_is_restored_when_training_raises():
   before = signal.getsignal(signal.SIGTERM)
 
