@@ -26,7 +26,8 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   # Feeder class; 'TFRecordExamplesFeeder' reads tf.Example records,
   # 'ParquetExamplesFeeder' Parquet columns (needs the io extra).
   config.type = "TFRecordExamplesFeeder"
-  # Global batch size (examples per step).
+  # Global batch size: examples per step summed over all replicas and workers;
+  # each replica gets batch_size / replicas, so it must divide evenly.
   config.batch_size = 32
   # Shuffle file order and examples (buffer of `shuffle_buffer_size`).
   config.shuffle = False
@@ -156,4 +157,17 @@ def base_config() -> ml_collections.ConfigDict:
   config.runtime.xla = True
   # Seed for weight initialisation and shuffling.
   config.runtime.seed = 42
+  # tf.distribute strategy: 'auto' (multi_worker_mirrored when TF_CONFIG names
+  # several workers, mirrored when runtime.gpus selects several GPUs, else
+  # one_device), 'one_device', 'mirrored' (on the CPU: every logical CPU
+  # device) or 'multi_worker_mirrored'.
+  config.runtime.strategy = "auto"
+  # GPUs to train on: '' for the CPU, 'all', or indices such as '0,1'.
+  config.runtime.gpus = ""
+  # tf.data service dispatcher ('grpc://host:port') that runs the train input
+  # pipeline; '' reads it in this process.
+  config.runtime.data_service = ""
+  # 'float32', 'mixed_float16' (with dynamic loss scaling) or 'mixed_bfloat16';
+  # variables and checkpoints stay float32 under every policy.
+  config.runtime.mixed_precision = "float32"
   return config

@@ -20,7 +20,8 @@ import tensorflow as tf
 from absl import logging
 
 from deephub import variants
-from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
+from deephub.engine import distribute, precision, preemption
+from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.early_stopping import EarlyStopping
 from deephub.engine.exporters import Exporters
 from deephub.engine.hooks import PeriodicTrigger
@@ -31,6 +32,7 @@ from deephub.engine.summaries import ScalarWriter
 from deephub.engine.warm_start import warm_start
 from deephub.errors import UserError
 from deephub.io import make_feeder, remote
+from deephub.io.distributed import distributed_dataset
 from deephub.models import build_model
 
 
@@ -64,6 +66,7 @@ def check_schedule(train: ml_collections.ConfigDict) -> None:
       raise UserError(f"train.{key} is {value}; set it to 1 or more")
 
 
+@preemption.handles_sigterm
 def train_and_evaluate(
   config: ml_collections.ConfigDict, *, clock: Callable[[], float] = time.monotonic
 ) -> dict[str, float]:
@@ -89,8 +92,11 @@ def train_and_evaluate(
   remote.ensure_filesystems(
     {"model.model_dir": model_dir, "train.warm_start_check_point": train.warm_start_check_point}
   )
+  placement = distribute.make_placement(config.runtime)  # First: it may configure the TF runtime.
+  precision.set_policy(config.runtime.mixed_precision)
   keras.utils.set_random_seed(config.runtime.seed)
-  variants.write_resolved_config(config, model_dir)
+  if placement.is_chief:  # Only the chief writes into model_dir.
+    variants.write_resolved_config(config, model_dir)
 
   train_feeder = make_feeder(train.train_feeder, seed=config.runtime.seed, where="train.train_feeder")
   eval_feeder = (
@@ -112,29 +118,35 @@ def train_and_evaluate(
       f"{len(train_feeder.files)} file(s); lower batch_size, set drop_remainder False or add data"
     )
 
-  model = build_model(
-    config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
-  )
-  optimizer = model.optimizer()
-  optimizer.build(model.trainable_variables)
-  global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  with placement.strategy.scope():  # Variables are mirrored on every replica.
+    model = build_model(
+      config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
+    )
+    optimizer = precision.wrap_optimizer(model.optimizer(), config.runtime.mixed_precision)
+    optimizer.build(model.trainable_variables)
+    global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
   # Infinite repetition: the step count, not the data, ends training.
-  iterator = iter(train_feeder.dataset(epochs=None))
+  iterator = iter(
+    distributed_dataset(
+      train_feeder, placement.strategy, data_service=config.runtime.data_service, where="train.train_feeder"
+    )
+  )
 
   variables = model.named_variables()
   entries = {name: variable_entry(v) for name, v in variables.items()}
-  entries.update(optimizer_entries(optimizer, variables))
+  entries.update(precision.optimizer_state_entries(optimizer, variables))
   # The Estimator's step counter; int64 scalar under its TF1 name.
   entries["global_step"] = variable_entry(global_step)
   input_entry = iterator_entry(iterator) if train.checkpoint_input_state else None
   if input_entry is not None:
     entries[INPUT_STATE_KEY] = input_entry
   saver = CheckpointSaver(model_dir, entries, keep_checkpoint_max=train.keep_checkpoint_max)
-  saver.remove_partial_saves()
+  if placement.is_chief:
+    saver.remove_partial_saves()
   latest = saver.latest()
   if latest:
     saver.restore(latest)
-    logging.info("Resuming from %s at global_step %d", latest, int(global_step))
+    logging.info("Resuming from %s at global_step %d", latest, int(global_step.numpy()))
   else:  # Warm start applies to a fresh model_dir only, as in Estimator.
     warm_start(train, variables)
 
@@ -146,7 +158,10 @@ def train_and_evaluate(
     steps_per_epoch=steps_per_epoch,
     batch_size=train_feeder.batch_size,
     eval_feeder=eval_feeder,
-    train_loop=make_train_loop(model, optimizer, global_step, xla=config.runtime.xla),
+    placement=placement,
+    train_loop=make_train_loop(
+      model, optimizer, global_step, xla=config.runtime.xla and placement.xla_ok, strategy=placement.strategy
+    ),
     evaluate=make_evaluate(model),
     exporters=Exporters(
       train.exporters,
@@ -178,6 +193,7 @@ class _Run:
     steps_per_epoch,
     batch_size,
     eval_feeder,
+    placement,
     train_loop,
     evaluate,
     exporters,
@@ -187,16 +203,18 @@ class _Run:
     self.clock = clock
     self.saver = saver
     self.global_step = global_step
+    self.placement = placement
     self.batch_size = batch_size
     self.eval_feeder = eval_feeder
     self.train_loop = train_loop
     self.evaluate = evaluate
-    self.step = int(global_step)
+    self.step = int(global_step.numpy())
     self.total_steps = train.epochs * steps_per_epoch
     self.saved_step = self.step if saver.latest() else None
     self.evaluated_step = None
     self.results = {}
     self.rollbacks = 0
+    self.preempted = False
     self.exporters = exporters
     self.early_stopping = EarlyStopping(
       train,
@@ -205,8 +223,9 @@ class _Run:
       start_step=self.step,
     )
     model_dir = saver.model_dir
-    self.train_writer = ScalarWriter(model_dir)
-    self.eval_writer = ScalarWriter(os.path.join(model_dir, "eval"))
+    # Only the chief writes into model_dir; other workers get writers that write nothing.
+    self.train_writer = distribute.chief_writer(placement, model_dir)
+    self.eval_writer = distribute.chief_writer(placement, os.path.join(model_dir, "eval"))
     self.save_trigger = PeriodicTrigger(
       every_steps=train.save_checkpoint_steps,
       every_secs=train.save_checkpoint_secs,
@@ -241,7 +260,7 @@ class _Run:
       loop_secs = max(self.clock() - loop_start, 1e-9)
       first = self.step + 1
       self.step += num_steps
-      finite = logs.pop(FINITE_KEY) > 0
+      finite = logs.pop(FINITE_KEY) > 0.999  # The mean over replicas of 1.0 (finite) or 0.0.
       if not np.all(finite):
         self._non_finite(logs, finite, first)
         continue
@@ -250,7 +269,7 @@ class _Run:
       )
       if self.save_trigger(self.step):
         self.save()
-      if self.eval_feeder is not None and self.eval_trigger(self.step):
+      if self.eval_feeder is not None and self.placement.is_chief and self.eval_trigger(self.step):
         self.run_eval()
       if self.log_trigger(self.step) or self.step == self.total_steps:
         rate = (self.step - start_step) / max(self.clock() - start_time, 1e-9)
@@ -266,27 +285,38 @@ class _Run:
         )
       if self.early_stopping(self.step):
         break  # Then the final checkpoint, evaluation and exports, as at the end.
+      if preemption.stop_requested(self.placement.strategy, self.placement.cluster.num_workers):
+        logging.warning(
+          "Preempted at step %d: saving a checkpoint; rerun the same command to continue", self.step
+        )
+        self.preempted = True
+        break
 
   def finish(self) -> dict[str, float]:
     """Final checkpoint and evaluation; returns the last eval scalars."""
     self.save()
     self.train_writer.close()
-    if self.eval_feeder is not None and self.evaluated_step != self.step:
+    if self.preempted:  # The restart evaluates and exports when it finishes.
+      logging.info("Stopped at global_step %d in %s", self.step, self.saver.model_dir)
+      return self.results
+    if self.eval_feeder is not None and self.placement.is_chief and self.evaluated_step != self.step:
       self.run_eval()
     self.eval_writer.close()
-    self.exporters.at_end(self.step)
-    write_metrics_csv(self.saver.model_dir)
+    if self.placement.is_chief:
+      self.exporters.at_end(self.step)
+      write_metrics_csv(self.saver.model_dir)
     logging.info("Finished at global_step %d in %s", self.step, self.saver.model_dir)
     return self.results
 
   def save(self) -> None:
     if self.saved_step != self.step:
-      self.saver.save(self.step)
+      if self.placement.is_chief:
+        self.saver.save(self.step)
       self.saved_step = self.step
 
   def save_progress(self) -> None:
     """After a failed loop: checkpoint the steps that completed, when finite."""
-    self.step = int(self.global_step)
+    self.step = int(self.global_step.numpy())
     try:
       self.save()
     except RuntimeError as error:  # Non-finite values: keep the last good checkpoint.
@@ -318,11 +348,13 @@ class _Run:
       train.nan_policy == "rollback"
       and self.rollbacks < train.nan_max_rollbacks
       and self.saved_step is not None
+      # Each worker would have to restore the chief's checkpoint: one worker only.
+      and self.placement.cluster.num_workers == 1
     ):
       self.rollbacks += 1
       # Weights and optimizer only: the input keeps going past the bad batches.
       self.saver.restore(self.saver.latest(), keys=[k for k in self.saver.entries if k != INPUT_STATE_KEY])
-      self.step = int(self.global_step)
+      self.step = int(self.global_step.numpy())
       logging.warning(
         "%s; rolled back to checkpoint step %d (rollback %d of %d), continuing on the next batches",
         message,

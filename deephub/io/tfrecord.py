@@ -96,17 +96,27 @@ class TFRecordExamplesFeeder:
     local = not any("://" in path for path in self.files) and not skip_corrupt_records
     self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
 
-  def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
+  def dataset(
+    self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
+  ) -> tf.data.Dataset:
     """Returns batches of `(features, labels)` dicts, or `features` alone.
 
     Args:
       epochs: passes over the files; None repeats forever. Batches never
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
+      input_context: given by `strategy.distribute_datasets_from_function`:
+        this pipeline reads its share of the data (whole files when there
+        are enough, else every n-th record) in per-replica batches of
+        `batch_size / replicas`, as `batch_size` is the global batch.
+
+    Raises:
+      UserError: `batch_size` does not split evenly across the replicas.
     """
+    batch_size = self._replica_batch_size(input_context)
     # Each pass is built from its epoch number, so its order is a function of
     # (seed, epoch) alone: a restored iterator replays later epochs exactly.
     passes = tf.data.Dataset.counter() if epochs is None else tf.data.Dataset.range(epochs)
-    batches = passes.flat_map(self._one_pass)
+    batches = passes.flat_map(lambda epoch: self._one_pass(epoch, batch_size, input_context))
     batches = batches.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
     return batches.prefetch(tf.data.AUTOTUNE)
 
@@ -150,20 +160,32 @@ class TFRecordExamplesFeeder:
       records = records.ignore_errors(log_warning=True)
     return records
 
-  def _one_pass(self, epoch: tf.Tensor) -> tf.data.Dataset:
+  def _one_pass(
+    self, epoch: tf.Tensor, batch_size: int, input_context: tf.distribute.InputContext | None
+  ) -> tf.data.Dataset:
     """Batches of serialized records of pass `epoch`, shuffled when asked."""
-    records = self._records(epoch)
+    records = self._records(epoch, input_context)
     if self.shuffle:
       records = records.shuffle(self.shuffle_buffer_size, seed=self._seed + epoch * _EPOCH_SEED_STRIDE)
-    return records.batch(self.batch_size, drop_remainder=self.drop_remainder)
+    return records.batch(batch_size, drop_remainder=self.drop_remainder)
 
-  def _records(self, epoch: tf.Tensor | int = 0) -> tf.data.Dataset:
-    """One pass of serialized records, files interleaved."""
+  def _records(
+    self, epoch: tf.Tensor | int = 0, input_context: tf.distribute.InputContext | None = None
+  ) -> tf.data.Dataset:
+    """One pass of serialized records, files interleaved; this input pipeline's share of them."""
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    # Whole files per pipeline read the least; with fewer files than
+    # pipelines (or a global max_examples cut) every pipeline reads all files
+    # and keeps every n-th record instead.
+    shard_files = pipelines > 1 and len(self.files) >= pipelines and self.max_examples < 0
     files = tf.constant(self.files)
     if self.shuffle:
+      # Every pipeline shuffles with the same seed, so their shards partition the files.
       seed = tf.stack([tf.constant(self._seed, tf.int64), tf.cast(epoch, tf.int64)])
       files = tf.random.experimental.stateless_shuffle(files, seed=seed)
     files = tf.data.Dataset.from_tensor_slices(files)
+    if shard_files:
+      files = files.shard(pipelines, input_context.input_pipeline_id)
     records = files.interleave(
       self._read_file,
       cycle_length=max(1, min(self.num_parallel_reads, len(self.files))),
@@ -172,7 +194,20 @@ class TFRecordExamplesFeeder:
     )
     if self.max_examples >= 0:
       records = records.take(self.max_examples)
+    if pipelines > 1 and not shard_files:
+      records = records.shard(pipelines, input_context.input_pipeline_id)
     return records
+
+  def _replica_batch_size(self, input_context: tf.distribute.InputContext | None) -> int:
+    if input_context is None:
+      return self.batch_size
+    replicas = input_context.num_replicas_in_sync
+    if self.batch_size % replicas:
+      raise UserError(
+        f"feeder batch_size {self.batch_size} is the global batch and must split evenly "
+        f"across {replicas} replicas; set it to a multiple of {replicas}"
+      )
+    return self.batch_size // replicas
 
   def _decode(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     """A batch of records as `{name: tensor}` for every features_map / labels_map entry."""
