@@ -92,6 +92,7 @@ def train_and_evaluate(
   model = build_model(
     config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
   )
+  model.build(train_feeder.dataset(epochs=1).element_spec[0])  # Input-shaped variables, before the optimizer.
   optimizer = model.optimizer()
   optimizer.build(model.trainable_variables)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
