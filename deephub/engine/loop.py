@@ -23,6 +23,7 @@ from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variab
 from deephub.engine.hooks import PeriodicTrigger
 from deephub.engine.steps import make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
+from deephub.engine.xla_policy import use_xla
 from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.models import build_model
@@ -125,7 +126,7 @@ def train_and_evaluate(
     model_dir,
   )
 
-  train_loop = make_train_loop(model, optimizer, global_step, xla=config.runtime.xla)
+  train_loop = make_train_loop(model, optimizer, global_step, xla=use_xla(config.runtime))
   evaluate = make_evaluate(model)
   # Infinite repetition: the step count, not the data, ends training.
   iterator = iter(train_feeder.dataset(epochs=None))
