@@ -28,6 +28,8 @@ class Profile:
   num_shards: int
   # Timed rounds after one untimed warm-up round.
   rounds: int
+  # Rounds of the paired comparisons (each also runs every alternative once).
+  paired_rounds: int
   # Records the (slow) Estimator-era pipeline parses per round.
   legacy_examples: int
   # Train steps per round, by benchmark model.
@@ -40,6 +42,7 @@ PROFILES = {
     num_examples=1_000_000,
     num_shards=8,
     rounds=3,
+    paired_rounds=5,
     legacy_examples=200_000,
     train_steps={"toy_b10": 4000, "toy_b256": 2000, "mlp_b1024": 20},
   ),
@@ -48,6 +51,7 @@ PROFILES = {
     num_examples=20_000,
     num_shards=4,
     rounds=1,
+    paired_rounds=1,
     legacy_examples=5_000,
     train_steps={"toy_b10": 200, "toy_b256": 40, "mlp_b1024": 2},
   ),

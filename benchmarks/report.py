@@ -7,6 +7,9 @@ same machine under the same load.
 """
 
 import dataclasses
+import statistics
+import time
+from collections.abc import Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,12 @@ class Report:
     """The fastest rate in `group` whose name starts with `prefix`, or None."""
     found = [(name, rate) for (g, name), rate in self.rates.items() if g == group and name.startswith(prefix)]
     return max(found, key=lambda item: item[1]) if found else None
+
+  def add_paired_ratio(self, group: str, ours: str, theirs: str, value: float, target: float | None) -> Ratio:
+    """Records a ratio measured directly (see `run_paired`)."""
+    ratio = Ratio(group=group, ours=ours, theirs=theirs, value=value, target=target)
+    self.ratios.append(ratio)
+    return ratio
 
   def add_ratio(self, group: str, ours: str, theirs: str, target: float | None) -> Ratio | None:
     """Records rate(ours) / rate(theirs); None when either was not measured in this run."""
@@ -91,3 +100,40 @@ def store_ratios(benchmark, ratios: list[Ratio | None]) -> None:
       key = f"{ratio.group}_vs_{ratio.theirs}"
       benchmark.extra_info[f"ratio_{key}"] = round(ratio.value, 4)
       benchmark.extra_info[f"target_{key}"] = ratio.target
+
+
+def run_paired(
+  benchmark, ours: Callable[[], object], alternatives: dict[str, Callable[[], object]], *, rounds: int
+) -> dict[str, list[float]]:
+  """Times `ours` with pytest-benchmark, each round right after one round of every alternative.
+
+  Colleagues' jobs share this machine, and its load changes over minutes; a
+  ratio of two cases measured minutes apart mostly measures that. Here every
+  round of ours follows a round of each alternative (run in the benchmark's
+  untimed `setup`, timed here), so each round gives ratios under the same
+  load. Everything runs once untimed first, to trace and compile.
+
+  Returns:
+    Seconds per round of each alternative; ours are `benchmark.stats.stats.data`.
+  """
+  seconds = {name: [] for name in alternatives}
+
+  def setup():
+    for name, run in alternatives.items():
+      start = time.perf_counter()
+      run()
+      seconds[name].append(time.perf_counter() - start)
+
+  for run in (*alternatives.values(), ours):
+    run()
+  benchmark.pedantic(ours, setup=setup, rounds=rounds, warmup_rounds=0, iterations=1)
+  return seconds
+
+
+def paired_ratio(
+  ours_secs: list[float], theirs_secs: list[float], *, ours_work: float, theirs_work: float
+) -> float:
+  """Median over rounds of (our rate / their rate) from paired round times."""
+  return statistics.median(
+    (ours_work / mine) / (theirs_work / other) for mine, other in zip(ours_secs, theirs_secs, strict=True)
+  )

@@ -4,6 +4,9 @@ Each pipeline is consumed by `dataset.reduce`, which sums the batch sizes in
 C++: no Python runs per element, and every record really passes through the
 pipeline (the sum depends on each batch). A round is one full pass; the
 untimed warm-up pass also fills the page cache, so all three read from memory.
+The sweep records each pipeline's rate; the ratios come from
+`test_feeder_against_alternatives`, whose rounds are paired (see
+`report.run_paired`).
 """
 
 import os
@@ -13,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import synthetic_data
-from benchmarks.report import REPORT, record, store_ratios
+from benchmarks.report import REPORT, paired_ratio, record, run_paired, store_ratios
 from deephub.io import make_feeder
 from deephub.io.features import parsing_spec
 
@@ -85,33 +88,48 @@ def _first_batch_matches_generator(files: list[str]) -> None:
   assert np.all(features["number"].numpy() >= 0)
 
 
-@pytest.mark.parametrize("pipeline", ["raw_read", "estimator_era", "deephub"])
-def test_feeder_throughput(benchmark, profile, dataset_files, pipeline):
-  _first_batch_matches_generator(dataset_files)
-  expected = profile.num_examples
+def _pass(files: list[str], pipeline: str, profile) -> tuple[object, int]:
+  """Returns (a traced one-pass function returning the examples seen, examples expected)."""
   if pipeline == "raw_read":
-    dataset = raw_read_dataset(dataset_files, BATCH_SIZE)
+    dataset, expected = raw_read_dataset(files, BATCH_SIZE), profile.num_examples
   elif pipeline == "estimator_era":
     # It is an order of magnitude slower: time a prefix of the records.
     expected = profile.legacy_examples
-    dataset = estimator_era_dataset(dataset_files, BATCH_SIZE).take(-(-expected // BATCH_SIZE))
+    dataset = estimator_era_dataset(files, BATCH_SIZE).take(-(-expected // BATCH_SIZE))
   else:
-    dataset = deephub_feeder(dataset_files, BATCH_SIZE).dataset(epochs=1)
-
-  # Traced once, in the warm-up round, so the timed rounds only run the pass.
+    dataset, expected = deephub_feeder(files, BATCH_SIZE).dataset(epochs=1), profile.num_examples
   one_pass = tf.function(lambda: count_examples(dataset))
-  count = benchmark.pedantic(lambda: int(one_pass()), rounds=profile.rounds, warmup_rounds=1, iterations=1)
+  return (lambda: int(one_pass())), expected
+
+
+@pytest.mark.parametrize("pipeline", ["raw_read", "estimator_era", "deephub"])
+def test_feeder_throughput(benchmark, profile, dataset_files, pipeline):
+  _first_batch_matches_generator(dataset_files)
+  # Traced in the warm-up round, so the timed rounds only run the pass.
+  one_pass, expected = _pass(dataset_files, pipeline, profile)
+  count = benchmark.pedantic(one_pass, rounds=profile.rounds, warmup_rounds=1, iterations=1)
   assert abs(count - expected) < BATCH_SIZE, f"{pipeline} yielded {count} examples, expected {expected}"
   rate = record(benchmark, group=GROUP, name=pipeline, work=count, unit="examples")
   benchmark.extra_info["batch_size"] = BATCH_SIZE
   if pipeline == "raw_read":
     megabytes = synthetic_data.read_bytes(dataset_files) / 1e6
     benchmark.extra_info["raw_read_MB_per_sec"] = megabytes * rate / count
-  if pipeline == "deephub":
-    store_ratios(
-      benchmark,
-      [
-        REPORT.add_ratio(GROUP, "deephub", "estimator_era", target=10.0),
-        REPORT.add_ratio(GROUP, "deephub", "raw_read", target=0.8),
-      ],
+
+
+def test_feeder_against_alternatives(benchmark, profile, dataset_files):
+  """deephub's feeder in rounds paired with the Estimator-era pipeline and the raw read."""
+  ours, ours_work = _pass(dataset_files, "deephub", profile)
+  alternatives = {name: _pass(dataset_files, name, profile) for name in ("estimator_era", "raw_read")}
+  seconds = run_paired(
+    benchmark, ours, {name: run for name, (run, _) in alternatives.items()}, rounds=profile.paired_rounds
+  )
+  benchmark.extra_info["examples_per_sec"] = ours_work / benchmark.stats.stats.min
+  ratios = []
+  for name, target in (("estimator_era", 10.0), ("raw_read", 0.8)):
+    theirs_work = alternatives[name][1]
+    benchmark.extra_info[f"{name}_examples_per_sec"] = theirs_work / min(seconds[name])
+    value = paired_ratio(
+      benchmark.stats.stats.data, seconds[name], ours_work=ours_work, theirs_work=theirs_work
     )
+    ratios.append(REPORT.add_paired_ratio(GROUP, "deephub", name, value, target))
+  store_ratios(benchmark, ratios)
