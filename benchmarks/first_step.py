@@ -7,12 +7,11 @@ trace, XLA-compile, the step, the final checkpoint; no evaluation). `keras`
 builds the same network as a Keras 3 model, compiles it with
 `jit_compile=True` and fits one step on the same batch. A fresh process per
 run makes the first step really the first (no warm caches) and makes the peak
-resident memory (`ru_maxrss`) that of this run alone.
+resident memory (VmHWM) that of this run alone.
 """
 
 import json
 import os
-import resource
 import sys
 import time
 
@@ -44,9 +43,21 @@ def main(engine: str, model_dir: str) -> dict:
   return {
     "import_secs": imported - start,
     "first_step_secs": done - imported,
-    # Linux reports kilobytes.
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
   }
+
+
+def peak_rss_mb() -> float:
+  """This process's peak resident memory (VmHWM).
+
+  Not `ru_maxrss`: Linux carries it over from the parent through fork and
+  exec, so a child of the (large) pytest process would report the parent's.
+  """
+  with open("/proc/self/status", encoding="ascii") as f:
+    for line in f:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024  # kB
+  raise RuntimeError("no VmHWM in /proc/self/status (the benchmark needs Linux)")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ once without XLA (for information), then deephub at several `steps_per_loop`,
 XLA on and off: rates only. Then, per model, `test_defaults_against_keras`
 runs deephub with the variant defaults as resolved on this machine (XLA only
 where `use_xla` says so) in rounds paired with Keras at
-`steps_per_execution=1`, at the sweep's best value and without XLA; its
-ratios are the medians of the per-round ratios.
+`steps_per_execution=1`, at the sweep's best value and without XLA, and
+with deephub's other XLA choice; its ratios are the medians of the
+per-round ratios.
 
 Steady state: one untimed warm-up round traces and compiles; every timed
 round then trains `profile.train_steps` steps and ends with the losses
@@ -24,7 +25,9 @@ from deephub.engine.xla_policy import use_xla
 _DEFAULTS = defaults.base_config()
 _SPL = _DEFAULTS.train.steps_per_loop
 # The variant defaults as the engine resolves them on this machine.
-DEFAULT = f"deephub_spl{_SPL}_xla{'on' if use_xla(_DEFAULTS.runtime) else 'off'}"
+_XLA = use_xla(_DEFAULTS.runtime)
+DEFAULT = f"deephub_spl{_SPL}_xla{'on' if _XLA else 'off'}"
+OTHER_XLA = f"deephub_spl{_SPL}_xla{'off' if _XLA else 'on'}"
 
 # Per model: Keras steps_per_execution values (jit_compile=True), one Keras
 # value without XLA (for information: the issue compares against XLA), and
@@ -100,7 +103,8 @@ def test_defaults_against_keras(benchmark, profile, dataset_files, model):
   # Keras' best steps_per_execution in this run's sweep above (its largest if the sweep did not run).
   best = REPORT.best(model, "keras_spe")
   best_name = best[0] if best else f"keras_spe{max(keras_values)}"
-  names = {"keras_spe1", best_name, f"kerasnojit_spe{nojit_value}"}
+  # The other XLA choice too: the evidence for `use_xla`'s CPU default.
+  names = {"keras_spe1", best_name, f"kerasnojit_spe{nojit_value}", OTHER_XLA}
   engines = {name: _engine(model, name, dataset_files) for name in sorted(names)}
   ours = _engine(model, DEFAULT, dataset_files)
   try:
