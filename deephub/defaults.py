@@ -153,8 +153,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.eval_feeder = feeder_config()
 
   config.runtime = ml_collections.ConfigDict()
-  # Compile the per-batch train step with XLA.
+  # Compile the per-batch train step with XLA on GPUs and TPUs.
   config.runtime.xla = True
+  # Also use XLA on a machine with only CPUs. Off: TensorFlow's own CPU
+  # kernels measured faster there (benchmarks/README.md).
+  config.runtime.xla_on_cpu = False
   # Seed for weight initialisation and shuffling.
   config.runtime.seed = 42
   # tf.distribute strategy: 'auto' (multi_worker_mirrored when TF_CONFIG names

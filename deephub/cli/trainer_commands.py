@@ -71,6 +71,9 @@ def _train(args: argparse.Namespace) -> None:
 
   config = resolve_config(args)
   gpus.set_visible_devices(args.gpu_device_id)  # Before train_variant imports TensorFlow.
+  if args.gpu_device_id:
+    # CUDA_VISIBLE_DEVICES now holds exactly the chosen GPUs: train on all of them.
+    config.runtime.gpus = "all"
   launch.train_variant(config, args.variant)
 
 

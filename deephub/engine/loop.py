@@ -30,6 +30,7 @@ from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.steps import FINITE_KEY, make_evaluate, make_train_loop
 from deephub.engine.summaries import ScalarWriter
 from deephub.engine.warm_start import warm_start
+from deephub.engine.xla_policy import use_xla
 from deephub.errors import UserError
 from deephub.io import make_feeder, remote
 from deephub.io.distributed import distributed_dataset
@@ -122,6 +123,9 @@ def train_and_evaluate(
     model = build_model(
       config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
     )
+    model.build(
+      train_feeder.dataset(epochs=1).element_spec[0]
+    )  # Input-shaped variables, before the optimizer.
     optimizer = precision.wrap_optimizer(model.optimizer(), config.runtime.mixed_precision)
     optimizer.build(model.trainable_variables)
     global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -160,7 +164,11 @@ def train_and_evaluate(
     eval_feeder=eval_feeder,
     placement=placement,
     train_loop=make_train_loop(
-      model, optimizer, global_step, xla=config.runtime.xla and placement.xla_ok, strategy=placement.strategy
+      model,
+      optimizer,
+      global_step,
+      xla=use_xla(config.runtime) and placement.xla_ok,
+      strategy=placement.strategy,
     ),
     evaluate=make_evaluate(model),
     exporters=Exporters(

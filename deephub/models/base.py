@@ -31,6 +31,16 @@ class Model(abc.ABC):
   def network(self) -> keras.layers.Layer:
     """The layer that holds every variable, built in `__init__`."""
 
+  def build(self, feature_specs: Mapping[str, tf.TensorSpec]) -> None:
+    """Creates variables that depend on the input shapes; called once before training.
+
+    Args:
+      feature_specs: the train feeder's batched feature specs by name.
+
+    Default: nothing, for networks whose variables exist after `__init__`.
+    """
+    del feature_specs
+
   @abc.abstractmethod
   def __call__(self, features: Tensors, *, training: bool) -> dict[str, tf.Tensor]:
     """Returns the model outputs (for classifiers: `{'logits': ...}`)."""
