@@ -10,12 +10,12 @@ without reading the data, and a file whose size no longer matches its entry
 is caught before training. Generating reads each file once: the same chunks
 feed the md5 and the record counter (and, for GZIP files, the decompressor).
 
-Plain Python and the standard library only: `deep utils` must start without
-TensorFlow. Local paths only (no gs://).
+Plain Python and the standard library only for local files: `deep utils` must
+start without TensorFlow. Remote paths (`s3://`, `gs://`) go through
+`tf.io.gfile`, loaded only for them (`deephub.io.filesystem`).
 """
 
 import dataclasses
-import glob
 import hashlib
 import json
 import os
@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from deephub.errors import UserError
+from deephub.io import filesystem
 
 METADATA_FILENAME = "_tfrecord_metadata.json"
 VERSION = 1
@@ -66,7 +67,7 @@ def scan_file(path: str, compression: str = "") -> FileEntry:
 
   def raw_chunks() -> Iterator[bytes]:
     nonlocal size
-    with open(path, "rb") as f:
+    with filesystem.open_file(path, "rb") as f:
       while chunk := f.read(_CHUNK_BYTES):
         md5.update(chunk)
         size += len(chunk)
@@ -122,7 +123,7 @@ def _count_records(chunks: Iterable[bytes]) -> int:
 
 
 def metadata_path(folder: str) -> str:
-  return os.path.join(folder, METADATA_FILENAME)
+  return filesystem.join(folder, METADATA_FILENAME)
 
 
 def read_metadata(folder: str) -> dict[str, FileEntry]:
@@ -132,10 +133,10 @@ def read_metadata(folder: str) -> dict[str, FileEntry]:
     UserError: the metadata file is not valid JSON of version 1.
   """
   path = metadata_path(folder)
-  if not os.path.isfile(path):
+  if not filesystem.isfile(path):
     return {}
   try:
-    with open(path, encoding="utf-8") as f:
+    with filesystem.open_file(path, "r") as f:
       data = json.load(f)
     if data.get("version") != VERSION:
       raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
@@ -150,23 +151,24 @@ def write_metadata(folder: str, entries: dict[str, FileEntry]) -> None:
   """Writes the folder's metadata JSON atomically (a reader never sees half a file)."""
   data = {"version": VERSION, "files": {name: dataclasses.asdict(entries[name]) for name in sorted(entries)}}
   temp = metadata_path(folder) + ".tmp"
-  with open(temp, "w", encoding="utf-8") as f:
+  with filesystem.open_file(temp, "w") as f:
     f.write(json.dumps(data, indent=4) + "\n")
-  os.replace(temp, metadata_path(folder))
+  filesystem.replace(temp, metadata_path(folder))
 
 
 def fix_command(folder: str, compression: str = "") -> str:
   """The `deep` command that (re)generates the metadata of `folder`."""
   option = " --compression_type GZIP" if compression == "GZIP" else ""
-  return f"`deep utils generate-metadata '{os.path.join(folder, '*')}'{option}`"
+  return f"`deep utils generate-metadata '{filesystem.join(folder, '*')}'{option}`"
 
 
 def list_data_files(pattern: str) -> list[str]:
   """Files matching the glob, sorted, without the metadata files themselves."""
   return sorted(
     path
-    for path in glob.glob(pattern)
-    if os.path.isfile(path) and os.path.basename(path) not in (METADATA_FILENAME, METADATA_FILENAME + ".tmp")
+    for path in filesystem.glob(pattern)
+    if filesystem.isfile(path)
+    and os.path.basename(path) not in (METADATA_FILENAME, METADATA_FILENAME + ".tmp")
   )
 
 
@@ -206,13 +208,13 @@ def generate(
   report = GenerateReport(matched=len(files))
   by_folder: dict[str, list[str]] = {}
   for path in files:
-    by_folder.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+    by_folder.setdefault(filesystem.folder_of(path), []).append(path)
   for folder, paths in by_folder.items():
     entries = read_metadata(folder)
     for path in paths:
       name = os.path.basename(path)
       old = entries.get(name)
-      if old is not None and not force and old.file_size == os.path.getsize(path):
+      if old is not None and not force and old.file_size == filesystem.getsize(path):
         report.kept.append(path)
         outcome = "kept"
       else:
@@ -241,10 +243,10 @@ def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, 
   problems = []
   cache: dict[str, dict[str, FileEntry]] = {}
   for path in files:
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = filesystem.folder_of(path)
     entries = cache.setdefault(folder, read_metadata(folder))
     entry = entries.get(os.path.basename(path))
-    size = os.path.getsize(path)
+    size = filesystem.getsize(path)
     if entry is None:
       problems.append((path, f"no entry in {metadata_path(folder)}"))
     elif entry.file_size != size:
@@ -256,7 +258,7 @@ def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, 
 
 def _md5(path: str) -> str:
   md5 = hashlib.md5(usedforsecurity=False)
-  with open(path, "rb") as f:
+  with filesystem.open_file(path, "rb") as f:
     while chunk := f.read(_CHUNK_BYTES):
       md5.update(chunk)
   return md5.hexdigest()
@@ -296,6 +298,6 @@ def record_counts(files: Sequence[str], *, compression: str = "", auto_generate:
   counts = []
   cache: dict[str, dict[str, FileEntry]] = {}
   for path in files:
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = filesystem.folder_of(path)
     counts.append(cache.setdefault(folder, read_metadata(folder))[os.path.basename(path)].total_records)
   return counts

@@ -3,6 +3,7 @@
 Runs in the io environment (tensorflow 2.17 + tensorflow-io); see tests/io/conftest.py.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -156,3 +157,24 @@ def test_run_and_exit_keeps_code_after_s3_client_use(s3_bucket, code):
   )
   assert result.returncode == code, result.stderr[-2000:]
   assert result.stdout == "wrote\n"  # Flushed before leaving.
+
+
+def test_metadata_generation_and_validation_on_s3(toy_in_bucket):
+  def deep(*args):
+    return subprocess.run(
+      [sys.executable, "-m", "deephub.cli.main", "utils", *args],
+      cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+  generated = deep("generate-metadata", f"{toy_in_bucket}/data/*")
+  assert generated.returncode == 0, generated.stderr[-3000:]
+  with tf.io.gfile.GFile(f"{toy_in_bucket}/data/_tfrecord_metadata.json") as f:
+    entries = json.load(f)["files"]
+  assert {name: entry["total_records"] for name, entry in entries.items()} == {
+    "train-00000-of-00001": 10,
+    "validation-00000-of-00001": 10,
+  }
+  validated = deep("validate", f"{toy_in_bucket}/data/*", "--deep-check")
+  assert validated.returncode == 0, validated.stderr[-3000:]
+  total = deep("total-examples", f"{toy_in_bucket}/data/train-*")
+  assert total.returncode == 0 and "10" in total.stdout + total.stderr
