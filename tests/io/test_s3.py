@@ -178,3 +178,27 @@ def test_metadata_generation_and_validation_on_s3(toy_in_bucket):
   assert validated.returncode == 0, validated.stderr[-3000:]
   total = deep("total-examples", f"{toy_in_bucket}/data/train-*")
   assert total.returncode == 0 and "10" in total.stdout + total.stderr
+
+
+def test_warm_start_from_s3_and_exporters_into_s3(toy_config, toy_in_bucket, tmp_path):
+  source = _point_at(toy_config, toy_in_bucket)
+  source.train.epochs = 3
+  source.train.exporters.final.name = "final"
+  train_and_evaluate(source)
+  source_dir = source.model.model_dir
+  exports = tf.io.gfile.listdir(f"{source_dir}/export/final")
+  assert len(exports) == 1
+  assert tf.io.gfile.exists(f"{source_dir}/export/final/{exports[0].rstrip('/')}/saved_model.pb")
+
+  warm = toy_config
+  warm.model.model_dir = str(tmp_path / "warm")
+  warm.train.epochs = 1
+  warm.train.exporters.final.name = ""
+  warm.train.warm_start_check_point = source_dir
+  warm.train.warm_start_variables_regex = "toy/w.*"
+  warm.train.checkpoint_input_state = False
+  train_and_evaluate(warm)
+  initial = tf.train.load_checkpoint(os.path.join(warm.model.model_dir, "model.ckpt-0"))
+  trained = tf.train.load_checkpoint(source_dir)
+  np.testing.assert_array_equal(initial.get_tensor("toy/w1"), trained.get_tensor("toy/w1"))
+  np.testing.assert_array_equal(initial.get_tensor("toy/b1"), np.zeros(50, np.float32))  # Not matched.
