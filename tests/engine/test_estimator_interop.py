@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -144,6 +145,10 @@ def runs(tmp_path_factory):
   dirs = {name: root / name for name in ("E", "E_total", "D", "D_total")}
   estimator(dirs["E"]).train(input_fn("train"), max_steps=N)
   shutil.copytree(dirs["E"], dirs["E_total"])
+  # TF1 event files are named events.out.tfevents.<unix seconds>.<host>: a
+  # continuation started within the same second would overwrite the copied
+  # file (and its steps 1..N) instead of adding a new one.
+  time.sleep(1.1)
   continued = estimator(dirs["E_total"])
   continued.train(input_fn("train"), max_steps=TOTAL)
   continued.evaluate(input_fn("validation"))
