@@ -291,7 +291,11 @@ class _Run:
           rate * self.batch_size,
           _duration(eta),
         )
-      if self.early_stopping(self.step):
+      # Only the chief evaluates, so its decision is shared: a worker that went
+      # on alone would block in its next all-reduce.
+      if preemption.any_worker(
+        self.placement.strategy, self.placement.cluster.num_workers, bool(self.early_stopping(self.step))
+      ):
         break  # Then the final checkpoint, evaluation and exports, as at the end.
       if preemption.stop_requested(self.placement.strategy, self.placement.cluster.num_workers):
         logging.warning(

@@ -68,7 +68,11 @@ def stop_requested(strategy: tf.distribute.Strategy, num_workers: int) -> bool:
   all stop after the same loop: a worker that stopped alone would leave the
   others blocked in their next all-reduce.
   """
-  local = _requested.is_set()
+  return any_worker(strategy, num_workers, _requested.is_set())
+
+
+def any_worker(strategy: tf.distribute.Strategy, num_workers: int, local: bool) -> bool:
+  """True on every worker when `local` is True on any; all workers must call it together."""
   if num_workers <= 1:
     return local
   flags = strategy.run(lambda: tf.constant(int(local)))

@@ -235,3 +235,21 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
   steps = [int(re.search(r"Preempted at step (\d+)", stderr).group(1)) for stderr in outputs]
   assert steps[0] == steps[1] >= 3
   assert tf.train.load_checkpoint(model_dir).get_tensor("global_step") == steps[0]
+
+
+def test_early_stopping_on_the_chief_stops_both_workers(tmp_path):
+  # Learning rate 0: the eval loss never decreases, so the chief decides to stop
+  # at step 3; the other worker must stop with it instead of blocking.
+  model_dir = str(tmp_path / "model")
+  args = [
+    "--config.train.epochs=1000",
+    "--config.train.steps_per_loop=1",
+    "--config.model.learning_rate=0.0",
+    "--config.train.validation_steps=1",
+    "--config.train.early_stopping_metric=loss",
+    "--config.train.early_stopping_steps_without_decrease=2",
+    "--config.train.early_stopping_hook_run_every_steps=1",
+  ]
+  _wait(_start_workers(model_dir, *args))
+  step = int(tf.train.load_checkpoint(model_dir).get_tensor("global_step"))
+  assert 3 <= step < 10
