@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from benchmarks import synthetic_data
 from deephub import defaults
-from deephub.engine.loop import _write_train_summaries  # The loop's own per-loop host work.
+from deephub.engine.run import write_train_summaries  # The loop's own per-loop host work.
 from deephub.engine.steps import FINITE_KEY, make_train_loop
 from deephub.engine.summaries import ScalarWriter
 from deephub.io import make_feeder
@@ -87,7 +87,7 @@ class DeephubEngine:
       finite = logs.pop(FINITE_KEY) > 0.999  # As the engine's loop checks it.
       if not np.all(finite):
         raise FloatingPointError(f"loss {logs['loss']} in the benchmark")
-      _write_train_summaries(self._writer, logs, step + 1, self.save_summary_steps, steps_per_sec=1.0)
+      write_train_summaries(self._writer, logs, step + 1, self.save_summary_steps, steps_per_sec=1.0)
       step += n
     self.last_loss = float(logs["loss"][-1])
 
