@@ -40,6 +40,8 @@ setup(
       "pandas",
       # Property tests: hostile -p / --config. / YAML inputs give a config or a clear error.
       "hypothesis",
+      # tests/io/test_features.py writes the JPEG/PNG/GIF/BMP images it decodes.
+      "pillow",
     ],
     # s3://, hdfs://, az:// and http(s):// filesystems and the Parquet feeder.
     # tensorflow-io 0.37.1's compiled ops load only on TensorFlow 2.17 (2.18+
