@@ -1,13 +1,12 @@
 """Flag helpers shared by the entry points: override checks, parsers, one-line errors."""
 
-import ast
 import sys
 
 import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from deephub import variants
+from deephub import overrides, variants
 
 _CONFIG_PREFIX = "--config."
 
@@ -47,13 +46,8 @@ class _ListParser(flags.ArgumentParser):
   def parse(self, argument):
     if isinstance(argument, list):
       return argument
-    try:
-      value = ast.literal_eval(argument)
-    except (ValueError, SyntaxError):
-      return [argument]
-    if isinstance(value, (list, tuple)):
-      return list(value)
-    return [value]
+    value = overrides.parse_value(argument)  # The same literal rules as `deep -p`.
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
   def flag_type(self):
     return "list"

@@ -149,7 +149,7 @@ class CheckpointSaver:
     kept = listed[-(self.keep_checkpoint_max - 1) :] if self.keep_checkpoint_max > 1 else []
     kept.append(name)
     # The state file is replaced atomically, and only after every bundle is complete.
-    _write_state_file(self.model_dir, name, kept)
+    write_state_file(self.model_dir, name, kept)
     for old in set(listed) - set(kept):  # Only checkpoints the state file tracked.
       for path in tf.io.gfile.glob(os.path.join(self.model_dir, f"{old}.*")):
         tf.io.gfile.remove(path)
@@ -218,7 +218,7 @@ def _exists(prefix: str) -> bool:
   return tf.io.gfile.exists(prefix + ".index")
 
 
-def _write_state_file(model_dir: str, latest: str, kept: list[str]) -> None:
+def write_state_file(model_dir: str, latest: str, kept: list[str]) -> None:
   """Atomically replaces the text-format `CheckpointState` file (relative paths)."""
   lines = [f'model_checkpoint_path: "{latest}"']
   lines += [f'all_model_checkpoint_paths: "{name}"' for name in kept]

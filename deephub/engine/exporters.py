@@ -21,7 +21,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from deephub.engine.checkpoint import _write_state_file
+from deephub.engine.checkpoint import write_state_file
 from deephub.engine.event_files import is_better, read_scalars
 from deephub.engine.serving import ServingModule, list_exports, write_saved_model
 from deephub.errors import UserError
@@ -124,7 +124,7 @@ class Exporters:
         tf.io.gfile.remove(path)
     self._kept_checkpoints = kept[: copier.checkpoints_to_keep]
     names = [f"model.ckpt-{s}" for _, s in self._kept_checkpoints]
-    _write_state_file(folder, names[0], names)
+    write_state_file(folder, names[0], names)
     logging.info("Copied checkpoint of step %d (%s %.5g) to %s", step, copier.metric, value, folder)
 
 

@@ -145,8 +145,14 @@ class TFRecordExamplesFeeder:
     validation.check_schema(self.files, self._maps, compression=self.compression, where=where)
 
   def scan(self) -> list[validation.FileScan]:
-    """Reads every file once; reports records and corrupted files."""
-    return validation.scan_files(self.files, compression=self.compression)
+    """Reads every file once; reports records and corrupted files.
+
+    The readable records it counted become the feeder's record counts, so
+    `num_examples()` does not read the files a second time.
+    """
+    scans = validation.scan_files(self.files, compression=self.compression)
+    self.record_counts = [scan.records for scan in scans]
+    return scans
 
   def explain(self, error: tf.errors.DataLossError, where: str) -> UserError:
     """Returns a UserError naming the corrupted file behind `error`."""
