@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import TFRecordExamplesFeeder, make_feeder
+from deephub.io import TFRecordExamplesFeeder, make_feeder, tfrecord
 from deephub.resources import toy_data_dir
 
 NUMBER = {"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
@@ -102,19 +102,30 @@ def numbers_only(feeder):
   return [batch["number"].numpy().tolist() for batch in feeder.dataset(epochs=1)]
 
 
-def test_several_files_interleave_all_records(tmp_path):
-  for shard in range(3):
+def test_several_files_interleave_in_chunks(tmp_path):
+  """Files take turns in chunks of records; batches straddle chunk and file ends."""
+  chunk = tfrecord._CHUNK_RECORDS
+  sizes = [2 * chunk + 5, chunk // 2, chunk + 1]
+  first = np.cumsum([0] + sizes)
+  for shard, size in enumerate(sizes):
     with tf.io.TFRecordWriter(str(tmp_path / f"part-{shard}")) as writer:
-      for i in range(shard * 10, shard * 10 + 10):
+      for i in range(first[shard], first[shard] + size):
         feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
         writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
   feeder = TFRecordExamplesFeeder(
     file_patterns=[str(tmp_path / "part-*")], batch_size=7, features_map=NUMBER, auto_generate_meta=True
   )
-  seen = sum(numbers_only(feeder), [])
-  assert sorted(seen) == list(range(30))
-  assert seen != list(range(30))  # Interleaved, not read file after file.
-  assert feeder.steps_per_epoch() == 5
+  batches = numbers_only(feeder)
+  # Round robin over the files, one chunk each per turn, until all are read.
+  expected, offsets = [], [0, 0, 0]
+  while any(offset < size for offset, size in zip(offsets, sizes, strict=True)):
+    for shard, size in enumerate(sizes):
+      end = min(offsets[shard] + chunk, size)
+      expected += range(first[shard] + offsets[shard], first[shard] + end)
+      offsets[shard] = max(offsets[shard], end)
+  assert sum(batches, []) == expected
+  assert [len(batch) for batch in batches] == [7] * (sum(sizes) // 7) + [sum(sizes) % 7]
+  assert feeder.steps_per_epoch() == len(batches)
 
 
 @pytest.mark.parametrize(
