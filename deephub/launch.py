@@ -35,9 +35,17 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
   """
   resolve_model_dir(config, variant)
   print(f"deephub: training {variant} into {config.model.model_dir}", file=sys.stderr, flush=True)
-  from deephub.engine import train_and_evaluate  # Deferred: loads TensorFlow.
+  from deephub.engine import preemption, train_and_evaluate  # Deferred: loads TensorFlow.
 
   results = train_and_evaluate(config)
+  if preemption.stopped_early():
+    print(
+      f"deephub: stopped {variant} early for SIGTERM with a checkpoint in {config.model.model_dir}; "
+      "rerun the same command to continue",
+      file=sys.stderr,
+      flush=True,
+    )
+    return results
   print(
     f"deephub: finished {variant} in {config.model.model_dir}: "
     + ", ".join(f"{k} = {v:.5g}" for k, v in results.items()),

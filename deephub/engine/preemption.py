@@ -19,6 +19,8 @@ from absl import logging
 _requested = threading.Event()
 # True while a `handles_sigterm` function runs.
 _watching = threading.Event()
+# Set when the last decorated run stopped early for SIGTERM; read after it returns.
+_stopped = threading.Event()
 
 
 def handles_sigterm(function: Callable) -> Callable:
@@ -33,6 +35,7 @@ def handles_sigterm(function: Callable) -> Callable:
     if threading.current_thread() is not threading.main_thread():
       return function(*args, **kwargs)
     _requested.clear()
+    _stopped.clear()
     previous = signal.signal(signal.SIGTERM, _record)
     _watching.set()
     try:
@@ -53,6 +56,16 @@ def reclaim_sigterm() -> None:
   """
   if _watching.is_set() and threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _record)
+
+
+def mark_stopped() -> None:
+  """Records that training stopped early for SIGTERM (see `stopped_early`)."""
+  _stopped.set()
+
+
+def stopped_early() -> bool:
+  """Whether the last `handles_sigterm` run stopped early for SIGTERM, leaving work to a rerun."""
+  return _stopped.is_set()
 
 
 def _record(signum, frame) -> None:

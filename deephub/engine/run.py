@@ -142,6 +142,7 @@ class Run:
           "Preempted at step %d: saving a checkpoint; rerun the same command to continue", self.step
         )
         self.preempted = True
+        preemption.mark_stopped()
         break
 
   def finish(self) -> dict[str, float]:

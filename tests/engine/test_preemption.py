@@ -79,9 +79,12 @@ def test_sigterm_checkpoints_exits_zero_and_rerun_continues(tmp_path):
   reader = tf.train.load_checkpoint(model_dir)
   assert reader.get_tensor("global_step") == stopped
   assert read_scalars(os.path.join(model_dir, "eval")) == {}  # No slow final eval before exiting.
+  assert f"deephub: stopped toy early for SIGTERM with a checkpoint in {model_dir}" in stderr
+  assert "deephub: finished" not in stderr
 
   rerun = run_cli(*args, f"--config.train.epochs={stopped + 2}")
   assert rerun.returncode == 0, rerun.stderr[-3000:]
   assert f"Resuming from {model_dir}/model.ckpt-{stopped}" in rerun.stderr
+  assert "deephub: finished toy" in rerun.stderr
   assert tf.train.load_checkpoint(model_dir).get_tensor("global_step") == stopped + 2
   assert sorted(read_scalars(model_dir)["loss"]) == list(range(1, stopped + 3))  # None repeated.
