@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from deephub.errors import UserError
 from deephub.io import remote
-from deephub.io.tfrecord import TFRecordExamplesFeeder
+from deephub.io.tfrecord import CHUNK_RECORDS, TFRecordExamplesFeeder
 
 _MAGIC = b"PAR1"
 # Parquet column types each config dtype accepts (cast in the graph).
@@ -88,6 +88,10 @@ class ParquetExamplesFeeder(TFRecordExamplesFeeder):
   def _metadata_counts(self, auto_generate: bool) -> None:
     """Row counts come from the Parquet footers instead (see num_examples)."""
     del auto_generate
+
+  def _chunk_records(self) -> int:
+    """Rows hold one primitive value per column: full chunks stay small."""
+    return CHUNK_RECORDS
 
   def check_schema(self, where: str) -> None:
     """Nothing to do: every file's footer was checked against the maps in __init__."""

@@ -2,8 +2,8 @@
 
 The pipeline keeps all per-record work in TensorFlow's C++ kernels and
 passes as few dataset elements as it can: each file is read in chunks of
-serialized records, the parallel interleave hands over whole chunks (not
-records), `tf.io.parse_example` decodes a chunk in one op, and `rebatch`
+serialized records (up to 1024 records or 4 MiB), the parallel interleave
+hands over whole chunks (not records), `tf.io.parse_example` decodes a chunk in one op, and `rebatch`
 slices the parsed tensors into batches. Per-element hand-offs, not parsing,
 were the cost: on 2 CPU cores this reads 2x faster than interleaving single
 records (see benchmarks/README.md). Shuffling and `max_examples` work on
@@ -28,9 +28,16 @@ from deephub.io.features import decoders, parsing_spec
 _COMPRESSIONS = ("", "GZIP")
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
-# Records per read-and-parse chunk (at least a batch): large enough that the
-# per-element cost of tf.data is small against the records it carries.
-_CHUNK_RECORDS = 1024
+# Records per read-and-parse chunk: enough that tf.data's per-element cost is
+# small against the records a chunk carries...
+CHUNK_RECORDS = 1024
+# ...but few enough bytes that big records (images) stay cheap to hold: each
+# interleaved file has a chunk or two in flight.
+_CHUNK_BYTES = 4 << 20
+# Chunk size when the record counts (so the record size) are not known yet.
+_UNSIZED_CHUNK_RECORDS = 64
+# GZIP files are sized compressed; records take about this much more once read.
+_GZIP_EXPANSION = 4
 
 
 class TFRecordExamplesFeeder:
@@ -76,7 +83,7 @@ class TFRecordExamplesFeeder:
       raise UserError(f"feeder compression is {compression!r}; use '' or 'GZIP'")
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
-    self.files = _list_files(file_patterns)
+    self.files, self._file_bytes = _list_files(file_patterns)
     self.batch_size = batch_size
     self.shuffle = shuffle
     self.shuffle_buffer_size = shuffle_buffer_size
@@ -139,7 +146,7 @@ class TFRecordExamplesFeeder:
   def num_examples(self) -> int:
     """The examples in one pass, from the metadata (no data is read) for local files."""
     if self.record_counts is None:
-      chunks = self._record_chunks(0, 1, None)
+      chunks = self._record_chunks(0, None)
       return int(chunks.reduce(tf.constant(0, tf.int64), lambda n, chunk: n + tf.size(chunk, tf.int64)))
     total = sum(self.record_counts)
     return min(total, self.max_examples) if self.max_examples >= 0 else total
@@ -183,7 +190,7 @@ class TFRecordExamplesFeeder:
     self, epoch: tf.Tensor, batch_size: int, input_context: tf.distribute.InputContext | None
   ) -> tf.data.Dataset:
     """The parsed batches of pass `epoch`; the last may be short unless drop_remainder."""
-    chunks = self._record_chunks(epoch, batch_size, input_context)
+    chunks = self._record_chunks(epoch, input_context)
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": self.deterministic}
     if self._parse_chunks:
       # Slicing parsed tensors into batches is cheaper than parsing each
@@ -193,8 +200,16 @@ class TFRecordExamplesFeeder:
     batches = chunks.rebatch(batch_size, drop_remainder=self.drop_remainder)
     return batches.map(self._parse, **parallel)
 
+  def _chunk_records(self) -> int:
+    """Records per chunk: `CHUNK_RECORDS`, fewer when that would exceed `_CHUNK_BYTES`."""
+    records = sum(self.record_counts or [])
+    if not records:
+      return _UNSIZED_CHUNK_RECORDS
+    record_bytes = sum(self._file_bytes) / records * (_GZIP_EXPANSION if self.compression else 1)
+    return int(max(1, min(CHUNK_RECORDS, _CHUNK_BYTES // max(record_bytes, 1))))
+
   def _record_chunks(
-    self, epoch: tf.Tensor | int, batch_size: int, input_context: tf.distribute.InputContext | None
+    self, epoch: tf.Tensor | int, input_context: tf.distribute.InputContext | None
   ) -> tf.data.Dataset:
     """Pass `epoch` as vectors of serialized records, in order: this input pipeline's share of them.
 
@@ -202,7 +217,7 @@ class TFRecordExamplesFeeder:
     keeping every n-th record need single records, so then the chunks are
     unbatched, and the records re-chunked afterwards.
     """
-    chunk = max(batch_size, _CHUNK_RECORDS)
+    chunk = self._chunk_records()
     pipelines = input_context.num_input_pipelines if input_context else 1
     # Whole files per pipeline read the least; with fewer files than
     # pipelines (or a global max_examples cut) every pipeline reads all files
@@ -260,15 +275,18 @@ class TFRecordExamplesFeeder:
     return features, {name: parsed[name] for name in self.label_names}
 
 
-def _list_files(patterns: Sequence[str]) -> list[str]:
-  files = []
+def _list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
+  """The files the patterns match, sorted per pattern, and their sizes in bytes."""
+  files, sizes = [], []
   for pattern in patterns:
     remote.ensure_filesystem(pattern, where="file pattern")
     matched = [path for path in tf.io.gfile.glob(pattern) if not path.endswith(metadata.METADATA_FILENAME)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
-    for path in matched:
-      if tf.io.gfile.stat(path).length == 0:
+    for path in sorted(matched):
+      size = tf.io.gfile.stat(path).length
+      if size == 0:
         raise UserError(f"{path} (from {pattern!r}) is an empty file; remove it or narrow the pattern")
-    files.extend(sorted(matched))
-  return files
+      files.append(path)
+      sizes.append(size)
+  return files, sizes

@@ -70,7 +70,7 @@ def test_reads_every_row_with_labels(two_files, tmp_path):
   assert feeder.num_examples() == 16 and feeder.steps_per_epoch() == 4
   rows = collect(feeder.dataset(epochs=1))
   # Files take turns in chunks of rows, as TFRecord files do; both are shorter than a chunk.
-  assert len(rows["number"]) < tfrecord._CHUNK_RECORDS
+  assert len(rows["number"]) < tfrecord.CHUNK_RECORDS
   np.testing.assert_array_equal(rows["number"], np.arange(16))
   np.testing.assert_array_equal(rows["label"], rows["number"])
   one_by_one = make_feeder(feeder_config(two_files, num_parallel_reads=1))

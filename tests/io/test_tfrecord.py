@@ -102,30 +102,59 @@ def numbers_only(feeder):
   return [batch["number"].numpy().tolist() for batch in feeder.dataset(epochs=1)]
 
 
+def write_numbered(path, numbers, blob_bytes=0):
+  """Writes a TFRecord file of examples with `number` (and a `blob` of that many bytes)."""
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for i in numbers:
+      feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
+      if blob_bytes:
+        feature["blob"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x" * blob_bytes]))
+      writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def round_robin(sizes, chunk):
+  """The record order of files of `sizes` (numbered on from each other) taking turns in chunks."""
+  first = np.cumsum([0] + sizes)
+  order, offsets = [], [0] * len(sizes)
+  while any(offset < size for offset, size in zip(offsets, sizes, strict=True)):
+    for shard, size in enumerate(sizes):
+      end = min(offsets[shard] + chunk, size)
+      order += range(first[shard] + offsets[shard], first[shard] + end)
+      offsets[shard] = max(offsets[shard], end)
+  return order
+
+
 def test_several_files_interleave_in_chunks(tmp_path):
   """Files take turns in chunks of records; batches straddle chunk and file ends."""
-  chunk = tfrecord._CHUNK_RECORDS
+  chunk = tfrecord.CHUNK_RECORDS
   sizes = [2 * chunk + 5, chunk // 2, chunk + 1]
   first = np.cumsum([0] + sizes)
   for shard, size in enumerate(sizes):
-    with tf.io.TFRecordWriter(str(tmp_path / f"part-{shard}")) as writer:
-      for i in range(first[shard], first[shard] + size):
-        feature = {"number": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
-        writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    write_numbered(tmp_path / f"part-{shard}", range(first[shard], first[shard] + size))
   feeder = TFRecordExamplesFeeder(
     file_patterns=[str(tmp_path / "part-*")], batch_size=7, features_map=NUMBER, auto_generate_meta=True
   )
   batches = numbers_only(feeder)
-  # Round robin over the files, one chunk each per turn, until all are read.
-  expected, offsets = [], [0, 0, 0]
-  while any(offset < size for offset, size in zip(offsets, sizes, strict=True)):
-    for shard, size in enumerate(sizes):
-      end = min(offsets[shard] + chunk, size)
-      expected += range(first[shard] + offsets[shard], first[shard] + end)
-      offsets[shard] = max(offsets[shard], end)
-  assert sum(batches, []) == expected
+  assert sum(batches, []) == round_robin(sizes, chunk)
   assert [len(batch) for batch in batches] == [7] * (sum(sizes) // 7) + [sum(sizes) % 7]
   assert feeder.steps_per_epoch() == len(batches)
+
+
+def test_big_records_read_in_smaller_chunks(tmp_path):
+  """Chunks of 64 KiB records hold at most 4 MiB, so images do not pile up in memory."""
+  sizes = [150, 70]
+  write_numbered(tmp_path / "part-0", range(150), blob_bytes=64 << 10)
+  write_numbered(tmp_path / "part-1", range(150, 220), blob_bytes=64 << 10)
+  feeder = TFRecordExamplesFeeder(
+    file_patterns=[str(tmp_path / "part-*")],
+    batch_size=32,
+    features_map={**NUMBER, "blob": {"type": "FixedLenFeature", "shape": [], "dtype": "string"}},
+    auto_generate_meta=True,
+  )
+  chunk = feeder._chunk_records()
+  record_bytes = sum(os.path.getsize(path) for path in feeder.files) / sum(sizes)
+  assert 32 <= chunk < tfrecord.CHUNK_RECORDS and chunk * record_bytes <= tfrecord._CHUNK_BYTES
+  assert sum(numbers_only(feeder), []) == round_robin(sizes, chunk)
 
 
 @pytest.mark.parametrize(
