@@ -3,12 +3,12 @@
 The pipeline keeps all per-record work in TensorFlow's C++ kernels and
 passes as few dataset elements as it can: each file is read in chunks of
 serialized records (up to 1024 records or 4 MiB), the parallel interleave
-hands over whole chunks (not records), `tf.io.parse_example` decodes a chunk in one op, and `rebatch`
-slices the parsed tensors into batches. Per-element hand-offs, not parsing,
-were the cost: on 2 CPU cores this reads 2x faster than interleaving single
-records (see benchmarks/README.md). Shuffling and `max_examples` work on
-single records, so they unbatch the chunks first. No Python runs per element
-or per batch.
+hands over whole chunks (not records), `tf.io.parse_example` decodes a
+chunk in one op, and `rebatch` slices the parsed tensors into batches.
+Per-element hand-offs, not parsing, were the cost: on 2 CPU cores this
+reads 2x faster than interleaving single records (see benchmarks/README.md).
+Shuffling and `max_examples` work on single records, so they unbatch the
+chunks first. No Python runs per element or per batch.
 
 Record counts come from each folder's `_tfrecord_metadata.json`
 (`deephub.io.metadata`), so steps per epoch are known without a pass over
