@@ -1,9 +1,9 @@
-"""Feeder throughput (examples/s): deephub against the Estimator-era pipeline and the raw read.
+"""Feeder throughput (examples/s): deephub against the Estimator-era pipeline and two raw reads.
 
 Each pipeline is consumed by `dataset.reduce`, which sums the batch sizes in
 C++: no Python runs per element, and every record really passes through the
 pipeline (the sum depends on each batch). A round is one full pass; the
-untimed warm-up pass also fills the page cache, so all three read from memory.
+untimed warm-up pass also fills the page cache, so all of them read from memory.
 The sweep records each pipeline's rate; the ratios come from
 `test_feeder_against_alternatives`, whose rounds are paired (see
 `report.run_paired`).
@@ -74,7 +74,7 @@ def read_limit_dataset(files: list[str], batch_size: int) -> tf.data.Dataset:
 
   Each file is read in chunks of records, the interleave hands over chunks,
   and `rebatch` cuts them into batches: the raw read above pays one
-  cross-thread hand-off per record, this one per chunk, so it is about 3x
+  cross-thread hand-off per record, this one per chunk, so it is about 2.5x
   faster on 2 cores and is the real limit for any parsing feeder.
   """
   chunk = tfrecord.CHUNK_RECORDS  # What the feeder picks for these ~200-byte records.
