@@ -70,7 +70,12 @@ class DeephubEngine:
     optimizer.build(self.model.trainable_variables)
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     self._train_loop = make_train_loop(
-      self.model, optimizer, self.global_step, xla=xla, strategy=tf.distribute.get_strategy()
+      self.model,
+      optimizer,
+      self.global_step,
+      xla=xla,
+      strategy=tf.distribute.get_strategy(),
+      summary_steps=self.save_summary_steps,
     )
     self._iterator = iter(feeder.dataset(epochs=None))
     self._logdir = tempfile.TemporaryDirectory(prefix="deephub-bench-")

@@ -158,6 +158,7 @@ def train_and_evaluate(
       global_step,
       xla=use_xla(config.runtime) and placement.xla_ok,
       strategy=placement.strategy,
+      summary_steps=train.save_summary_steps,
     ),
     evaluate=make_evaluate(model),
     exporters=Exporters(

@@ -26,13 +26,22 @@ def make_train_loop(
   *,
   xla: bool,
   strategy: tf.distribute.Strategy,
+  summary_steps: int = 1,
 ) -> Callable:
   """Returns `train_loop(iterator, num_steps) -> {name: float32[num_steps]}`.
 
-  The result holds the loss and the model's training summaries of every
-  step, so the host can write per-step summaries after the loop without a
-  sync point inside it. Values are over the global batch: the loss is the
-  mean over all replicas' examples, other summaries the mean over replicas.
+  The result holds the loss of every step and the model's training
+  summaries of the steps they are written at, so the host can write them
+  after the loop without a sync point inside it. Values are over the global
+  batch: the loss is the mean over all replicas' examples, other summaries
+  the mean over replicas.
+
+  The summaries are computed only on steps that are multiples of
+  `summary_steps` and are NaN on the others, as an Estimator computed them
+  only on the steps its summary hook fetched them. Nothing else reads them,
+  and a small model's step spends much of its time on them otherwise: the
+  argmax of the toy model's accuracy took a quarter of its batch-256 step
+  (see benchmarks/README.md).
 
   Args:
     model: the model, its variables created under `strategy.scope()`.
@@ -41,6 +50,8 @@ def make_train_loop(
     xla: compile the per-replica step with XLA.
     strategy: the strategy whose replicas run the step; `iterator` must
       come from its `distribute_datasets_from_function`.
+    summary_steps: compute the training summaries every this many steps
+      (`train.save_summary_steps`).
   """
   variables = model.trainable_variables
   replicas = strategy.num_replicas_in_sync
@@ -49,7 +60,7 @@ def make_train_loop(
   check_gradients = not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
   @tf.function(jit_compile=xla)
-  def train_step(features, labels):
+  def train_step(features, labels, summarise):
     with tf.GradientTape() as tape:
       outputs = float32_outputs(model(features, training=True))
       losses = model.loss(labels, outputs)
@@ -65,11 +76,14 @@ def make_train_loop(
     checked = [loss, *gradients] if check_gradients else [loss]
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in checked])
     optimizer.apply_gradients(zip(gradients, variables, strict=True))
-    logs = {"loss": loss, FINITE_KEY: finite, **model.train_summaries(labels, outputs, optimizer)}
+    summaries = _when(summarise, lambda: model.train_summaries(labels, outputs, optimizer))
+    logs = {"loss": loss, FINITE_KEY: finite, **summaries}
     return {name: tf.cast(value, tf.float32) for name, value in logs.items()}
 
   def distributed_step(iterator):
-    per_replica = strategy.run(train_step, args=next(iterator))
+    # The step being run is global_step + 1 (the host writes it under that number).
+    summarise = True if summary_steps == 1 else tf.equal((global_step + 1) % summary_steps, 0)
+    per_replica = strategy.run(train_step, args=(*next(iterator), summarise))
     global_step.assign_add(1)
     return {
       # Replica losses are shares of the global mean: they add up to it.
@@ -93,6 +107,25 @@ def make_train_loop(
     return {name: array.stack() for name, array in arrays.items()}
 
   return train_loop
+
+
+def _when(condition: tf.Tensor, scalars_fn: Callable[[], dict]) -> dict[str, tf.Tensor]:
+  """`scalars_fn()` (a dict of float32 scalars) where `condition` holds, else the same names as NaN."""
+  if tf.get_static_value(condition):
+    return scalars_fn()
+  names = []
+
+  def computed():
+    scalars = {name: tf.cast(value, tf.float32) for name, value in scalars_fn().items()}
+    names.extend(scalars)
+    return scalars
+
+  def skipped():
+    # tf.cond traces the true branch first, so the names are known here.
+    return {name: tf.constant(float("nan")) for name in names}
+
+  scalars = tf.cond(condition, computed, skipped)
+  return scalars if names else {}  # A cond with no outputs returns an op.
 
 
 def make_evaluate(model: Model) -> Callable:

@@ -51,3 +51,31 @@ def test_the_inspection_finds_python_callbacks(wrap):
   assert python_ops(step.get_concrete_function(tf.TensorSpec([3])).graph.as_graph_def())
   dataset = tf.data.Dataset.from_tensor_slices(np.zeros([4], np.float32)).map(wrap)
   assert python_ops(dataset_graph(dataset))
+
+
+@pytest.mark.parametrize("xla", [True, False])
+def test_train_summaries_are_computed_on_summary_steps_only(toy_config, xla):
+  toy_config.train.train_feeder.shuffle = False
+  runs = {}
+  for summary_steps in (1, 3):
+    feeder, model, optimizer = _parts(toy_config)  # Constant initial weights: both runs match.
+    global_step = tf.Variable(0, dtype=tf.int64)
+    train_loop = make_train_loop(
+      model,
+      optimizer,
+      global_step,
+      xla=xla,
+      strategy=tf.distribute.get_strategy(),
+      summary_steps=summary_steps,
+    )
+    iterator = iter(feeder.dataset(epochs=None))
+    # Two loops, so the due steps (3, 6) fall at different places in each.
+    loops = [train_loop(iterator, tf.constant(n)) for n in (4, 3)]
+    runs[summary_steps] = {name: np.concatenate([logs[name] for logs in loops]) for name in loops[0]}
+  every, sparse = runs[1], runs[3]
+  due = np.array([step % 3 == 0 for step in range(1, 8)])
+  for name in ("training_accuracy", "learning_rate"):
+    assert np.isnan(sparse[name][~due]).all(), name
+    np.testing.assert_allclose(sparse[name][due], every[name][due], rtol=1e-6, err_msg=name)
+    assert np.isfinite(every[name]).all(), name
+  np.testing.assert_allclose(sparse["loss"], every["loss"], rtol=1e-6)
