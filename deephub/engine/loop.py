@@ -29,6 +29,9 @@ from deephub.io import make_feeder, remote
 from deephub.io.distributed import distributed_dataset
 from deephub.models import build_model
 
+# Periods the loop cannot run without (None is allowed for the others).
+_REQUIRED_COUNTS = ("steps_per_loop", "save_summary_steps")
+
 
 def check_schedule(train: ml_collections.ConfigDict) -> None:
   """Validates the `train` section's periods before anything is built.
@@ -52,7 +55,7 @@ def check_schedule(train: ml_collections.ConfigDict) -> None:
     "validation_steps",
   ):
     value = train[key]
-    if value is not None and value < 1:
+    if (value is None and key in _REQUIRED_COUNTS) or (value is not None and value < 1):
       raise UserError(f"train.{key} is {value}; set it to 1 or more")
 
 

@@ -110,7 +110,7 @@ def make_train_loop(
 
 
 def _when(condition: tf.Tensor, scalars_fn: Callable[[], dict]) -> dict[str, tf.Tensor]:
-  """`scalars_fn()` (a dict of float32 scalars) where `condition` holds, else the same names as NaN."""
+  """`scalars_fn()` (a dict of scalars) where `condition` holds, else the same names as float32 NaN."""
   if tf.get_static_value(condition):
     return scalars_fn()
   names = []

@@ -6,8 +6,8 @@ True, because there TensorFlow's own kernels measured faster
 (benchmarks/README.md, 2-core CPU): XLA's per-call launch cost dominates small
 models' steps (toy model: XLA off runs 1.5-1.65x the steps/s of XLA on at
 batch 10, 0.94-1.11x at batch 256) and its CPU matrix products gain nothing
-over the oneDNN ones (3x1024 MLP at batch 1024: XLA off 1.06-1.12x). Compilation also adds to the
-time to the first step.
+over the oneDNN ones (3x1024 MLP at batch 1024: XLA off 1.06-1.12x).
+Compilation also adds to the time to the first step.
 """
 
 from collections.abc import Sequence

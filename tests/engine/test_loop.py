@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from deephub.engine import NonFiniteLossError, train_and_evaluate
+from deephub.engine.loop import check_schedule
 from deephub.errors import UserError
 from tests.conftest import read_scalars
 
@@ -182,3 +183,15 @@ def test_xla_off_gives_same_result(toy_config):
   train_and_evaluate(toy_config)
   without = tf.train.load_checkpoint(toy_config.model.model_dir).get_tensor("toy/w2")
   np.testing.assert_allclose(with_xla, without, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("key", ["steps_per_loop", "save_summary_steps"])
+def test_periods_the_loop_needs_refuse_none(toy_config, key):
+  toy_config.train[key] = None
+  with pytest.raises(UserError, match=rf"^train\.{key} is None; set it to 1 or more$"):
+    check_schedule(toy_config.train)
+
+
+def test_optional_periods_accept_none(toy_config):
+  toy_config.train.log_step_count_steps = None
+  check_schedule(toy_config.train)
