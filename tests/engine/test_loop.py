@@ -185,6 +185,18 @@ def test_xla_off_gives_same_result(toy_config):
   np.testing.assert_allclose(with_xla, without, rtol=1e-4, atol=1e-6)
 
 
+def test_summaries_every_n_steps_are_written_from_the_steps_that_computed_them(toy_config):
+  toy_config.train.save_summary_steps = 3
+  toy_config.train.steps_per_loop = 4  # Due steps 3, 6, 9 fall at different places in each loop.
+  train_and_evaluate(toy_config)
+  train = read_scalars(toy_config.model.model_dir)
+  for name in ("loss", "training_accuracy", "learning_rate"):
+    assert sorted(train[name]) == [3, 6, 9], name
+    assert all(np.isfinite(value) for value in train[name].values()), name
+  assert train["learning_rate"][6] == pytest.approx(0.001)
+  assert 0.0 <= train["training_accuracy"][9] <= 1.0
+
+
 @pytest.mark.parametrize("key", ["steps_per_loop", "save_summary_steps"])
 def test_periods_the_loop_needs_refuse_none(toy_config, key):
   toy_config.train[key] = None
