@@ -113,6 +113,7 @@ for strategy, model_dir in (("mirrored", sys.argv[1]), ("one_device", sys.argv[2
   config.model.model_dir = model_dir
   config.train.epochs = 4
   config.train.steps_per_loop = 2
+  config.train.save_summary_steps = int(sys.argv[3])
   config.runtime.strategy = strategy
   # Replicas on logical CPUs run uncompiled; so does the reference, because
   # Adam magnifies XLA's different rounding on near-zero gradients.
@@ -121,10 +122,12 @@ for strategy, model_dir in (("mirrored", sys.argv[1]), ("one_device", sys.argv[2
 """
 
 
-def test_mirrored_on_two_cpus_equals_one_device(tmp_path):
+# 1: summaries every step; 3: the summary cond inside each replica's step.
+@pytest.mark.parametrize("summary_steps", [1, 3])
+def test_mirrored_on_two_cpus_equals_one_device(tmp_path, summary_steps):
   mirrored, single = str(tmp_path / "mirrored"), str(tmp_path / "single")
   child = subprocess.run(
-    [sys.executable, "-c", _TWO_CPUS, mirrored, single],
+    [sys.executable, "-c", _TWO_CPUS, mirrored, single, str(summary_steps)],
     env={**os.environ, "PYTHONPATH": REPO},
     capture_output=True,
     text=True,
@@ -139,9 +142,19 @@ def test_mirrored_on_two_cpus_equals_one_device(tmp_path):
   for key in a.get_variable_to_shape_map():
     np.testing.assert_allclose(a.get_tensor(key), b.get_tensor(key), rtol=1e-5, atol=1e-7, err_msg=key)
   # The loss is the mean over the global batch of 10, not over one replica's 5.
-  loss_a, loss_b = read_scalars(mirrored)["loss"], read_scalars(single)["loss"]
-  assert sorted(loss_a) == [1, 2, 3, 4]
-  np.testing.assert_allclose([loss_a[s] for s in range(1, 5)], [loss_b[s] for s in range(1, 5)], rtol=1e-5)
+  summaries_a, summaries_b = read_scalars(mirrored), read_scalars(single)
+  due = [step for step in range(1, 5) if step % summary_steps == 0]
+  for name in ("loss", "training_accuracy", "learning_rate"):
+    values_a, values_b = summaries_a[name], summaries_b[name]
+    assert sorted(values_a) == sorted(values_b) == due, name
+    assert np.all(np.isfinite([values_a[s] for s in due])), name
+    if name == "training_accuracy":
+      # Not compared: the toy's logits are near-ties, and an argmax flips on rounding.
+      assert all(0.0 <= values_a[s] <= 1.0 for s in due)
+      continue
+    np.testing.assert_allclose(
+      [values_a[s] for s in due], [values_b[s] for s in due], rtol=1e-5, err_msg=name
+    )
   assert not np.allclose(a.get_tensor("toy/w1"), 0.01)
 
 
@@ -224,6 +237,7 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
     "--config.train.epochs=1000000",
     "--config.train.steps_per_loop=1",
     "--config.train.log_step_count_steps=1",
+    "--config.train.save_summary_steps=2",  # The summary cond, across workers.
   ]
   chief, other = _start_workers(model_dir, *args)
   deadline = time.monotonic() + 600
@@ -235,6 +249,9 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
   steps = [int(re.search(r"Preempted at step (\d+)", stderr).group(1)) for stderr in outputs]
   assert steps[0] == steps[1] >= 3
   assert tf.train.load_checkpoint(model_dir).get_tensor("global_step") == steps[0]
+  accuracy = read_scalars(model_dir)["training_accuracy"]
+  assert 2 in accuracy and all(step % 2 == 0 for step in accuracy), sorted(accuracy)
+  assert np.all(np.isfinite(list(accuracy.values())))
 
 
 def test_early_stopping_on_the_chief_stops_both_workers(tmp_path):
