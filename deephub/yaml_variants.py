@@ -180,18 +180,16 @@ def _merge(
   for key, value in values.items():
     key = str(key)
     name = f"{where}{key}"
-    if key not in section:
-      if not open_keys:
-        raise UserError(f"{path}: unknown key {name!r}; closest: {closest(name, _names(section, where))}")
-      section[key] = value
-    elif isinstance(section[key], ml_collections.ConfigDict) and isinstance(value, dict):
+    if key not in section and not open_keys:
+      raise UserError(f"{path}: unknown key {name!r}; closest: {closest(name, _names(section, where))}")
+    if key in section and isinstance(section[key], ml_collections.ConfigDict) and isinstance(value, dict):
       child_open = name == "model" or key in _FREE_FORM or open_keys
       _merge(section[key], value, path=path, where=f"{name}.", open_keys=child_open)
-    else:
-      try:
-        section[key] = value
-      except (TypeError, ValueError) as error:
-        raise UserError(f"{path}: {name} = {value!r}: {' '.join(str(error).split())}") from None
+      continue
+    try:  # A new key's dict value becomes a ConfigDict too, which refuses dotted keys.
+      section[key] = value
+    except (TypeError, ValueError) as error:
+      raise UserError(f"{path}: {name} = {value!r}: {' '.join(str(error).split())}") from None
 
 
 def _names(section: ml_collections.ConfigDict, where: str) -> list[str]:

@@ -98,6 +98,8 @@ def test_model_type_spellings(model, expected):
     ({"train": {"epoch": 3}}, r"unknown key 'train.epoch'; closest: 'train.epochs'"),
     ({"train": {"epochs": "ten"}}, r"train.epochs = 'ten'"),
     ({"model": {"type": "a:B", "class_type": "B"}}, r"use either type"),
+    # A new model parameter holding a mapping with a dotted key (found by hypothesis).
+    ({"model": {"type": "a:B", "extra": {"a.b": None}}}, r"model.extra = \{'a.b': None\}: .*dots"),
   ],
 )
 def test_definition_errors(definition, message):
