@@ -55,8 +55,9 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> list[
       raise UserError("pass --variant=NAME (a file in configs/variants) or --config=PATH")
     if variant is not None:
       path = variants.find_variant(variant, cli_support.flag_value(argv, "variants_dir"))
-      argv = [argv[0], f"--config={variants.config_file_flag(path)}", *argv[1:]]
-      cli_support.check_overrides(argv, variants.load_variant(variant, os.path.dirname(path)))
+      config = variants.load_variant_file(path)  # Loaded once: the flag below reuses it.
+      cli_support.check_overrides(argv, config)
+      argv = [argv[0], f"--config={variants.config_file_flag(path, config)}", *argv[1:]]
     return flag_values(argv)
   except UserError as error:
     cli_support.exit_with(error)

@@ -63,13 +63,22 @@ def find_variant(name: str, variants_dir: str | None = None) -> str:
 
 
 def load_variant(name: str, variants_dir: str | None = None) -> ml_collections.ConfigDict:
-  """Imports the variant file and returns its locked `get_config()`, or maps a YAML variant."""
-  path = find_variant(name, variants_dir)
+  """Finds variant `name` and returns its locked config (see `load_variant_file`)."""
+  return load_variant_file(find_variant(name, variants_dir))
+
+
+def load_variant_file(path: str) -> ml_collections.ConfigDict:
+  """Imports a `.py` variant and returns its locked `get_config()`, or maps a `.yaml` one.
+
+  Each call runs the Python file's top level once; callers that need the
+  config twice keep it (see `config_file_flag`).
+  """
   if path.endswith(".yaml"):
-    from deephub import yaml_variants  # Deferred: only YAML variants need jinja2 and metayaml.
+    from deephub import yaml_variants  # Deferred: only YAML variants need the YAML reader.
 
     return yaml_variants.load_yaml_variant(path)
-  spec = importlib.util.spec_from_file_location(f"deephub_variant_{os.path.splitext(name)[0]}", path)
+  module_name = f"deephub_variant_{os.path.splitext(os.path.basename(path))[0]}"
+  spec = importlib.util.spec_from_file_location(module_name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
@@ -77,13 +86,28 @@ def load_variant(name: str, variants_dir: str | None = None) -> ml_collections.C
   return config
 
 
-def config_file_flag(path: str) -> str:
-  """The `--config=` value that makes ml_collections load the variant at `path`."""
-  if path.endswith(".yaml"):
-    from deephub import yaml_variants  # Deferred: only YAML variants need jinja2 and metayaml.
+# Configs loaded by an entry point and handed to ml_collections' --config flag,
+# by absolute path; taken (removed) when the flag parses.
+_HANDED_OVER: dict[str, ml_collections.ConfigDict] = {}
 
-    return f"{yaml_variants.__file__}:{path}"
-  return path
+
+def config_file_flag(path: str, config: ml_collections.ConfigDict) -> str:
+  """The `--config=` value that gives ml_collections `config`, already loaded from `path`.
+
+  The flag names `deephub/variant_flag.py`, whose `get_config` takes `config`
+  back, so a Python variant's top level runs once, not once per loader, and a
+  YAML variant is read once.
+  """
+  from deephub import variant_flag
+
+  _HANDED_OVER[os.path.abspath(path)] = config
+  return f"{variant_flag.__file__}:{path}"
+
+
+def take_config(path: str) -> ml_collections.ConfigDict:
+  """The config `config_file_flag` handed over for `path`, else the file loaded now."""
+  config = _HANDED_OVER.pop(os.path.abspath(path), None)
+  return config if config is not None else load_variant_file(path)
 
 
 def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:

@@ -1,17 +1,37 @@
-"""Legacy YAML variants: metayaml files mapped onto the same ConfigDict as Python variants.
+"""Legacy YAML variants: metayaml-format files read safely onto the same ConfigDict as Python variants.
 
-A YAML variant holds `model` / `train` / `runtime` sections and may `extend` a
-list of other YAML files (paths relative to the including file, globs
-allowed); the `metayaml` package merges them recursively, later values
-winning, and substitutes `${...}` references. `${deephub_data_dir}` names the
-bundled data folder (`deephub/resources/blobs/data`).
+A YAML variant holds `model` / `train` / `runtime` sections. The file format
+is the `metayaml` package's, but deephub reads it itself; no metayaml, Jinja
+or unsafe PyYAML loader ever sees the text, so a hostile file runs no code.
+Supported, as metayaml did it:
 
-Security: metayaml parses with PyYAML's unsafe loader (a `!!python/...` tag runs
-code) and renders `${...}` with an unsandboxed Jinja2 (`${x.__globals__}`
-reaches `os`). So before metayaml opens anything, `check_safe` walks the whole
-extend chain itself with `yaml.safe_load`, refuses any file with a non-standard
-tag, and allows in templates only names, constants, `.attr` / `[key]` lookups
-and arithmetic.
+- `extend: path` or `extend: [paths]`: other files merged first, paths
+  relative to the including file, globs allowed (sorted); the including file's
+  values win. Mappings merge key by key; any other value replaces. A file
+  reached twice (a diamond) is read once.
+- `${expr}` in a value, evaluated when its file is merged: lookups of values
+  merged so far (`${train.epochs}`, `${deephub_data_dir}` for the bundled
+  data folder `deephub/resources/blobs/data`) and arithmetic, see
+  `deephub.yaml_templates`. A template alone keeps the value's type (a
+  number, a mapping); inside text it is joined in, and text that reads as a
+  number becomes one.
+- `$(expr)`: the same expressions, evaluated after every file is merged
+  (references to the final config, a mapping included).
+- metayaml's markers: `key: ${__del__}` removes a key, a `${__del_all__}` key
+  empties the mapping first, `${__inherit__}: a.b` starts the mapping from a
+  copy of mapping `a.b`, and `key: {${__extend__}: [items]}` appends to a list.
+
+A value a template produced is data: it is never evaluated again, so a
+template that builds the text `$(...)` yields that text. Not supported
+(refused with one line): YAML tags beyond plain data (`!!python/...`),
+anchors and aliases, templates in keys or in `extend:` paths, Jinja
+statements, and a value mixing `${...}` with `$(...)`.
+
+Limits, each a one-line `UserError` naming the file: 10 MB and 100,000 values
+per file, 32 levels of nesting (`deephub.yaml_files`), 64 files in the
+extend chain, no extend cycles, 64 nested `$(...)` references, and 1,000,000
+values built in all (merges and copies). Errors name keys only when they are
+short plain names, and never echo a file's text.
 
 Used by `deephub.variants` for `<variant>.yaml`, and as a config file for
 `--config=<this file>:<variant.yaml>` (ml_collections passes the text after
@@ -21,122 +41,290 @@ the colon to `get_config`).
 import glob
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import jinja2
 import ml_collections
-import yaml
-from jinja2 import nodes
 
-from deephub import defaults
+from deephub import defaults, yaml_files, yaml_templates
 from deephub.errors import UserError, closest
 from deephub.resources import toy_data_dir
 
 EXTEND_KEY = "extend"
 DATA_DIR_KEY = "deephub_data_dir"
-# metayaml's markers, compared as plain strings before any templating.
-_MARKERS = ("${__del__}", "${__del_all__}", "${__extend__}", "${__inherit__}")
-_BRACKETS = (("${", "}"), ("$(", ")"))
-# Jinja2 expression nodes a template may hold: lookups and arithmetic only;
-# calls, filters, tests and statements are refused.
-_SAFE_NODES = (
-  nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.List, nodes.Tuple,
-  nodes.Getattr, nodes.Getitem, nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod,
-  nodes.Neg, nodes.Pos, nodes.Concat,
-)  # fmt: skip
+DEL_MARKER = "${__del__}"
+DEL_ALL_MARKER = "${__del_all__}"
+EXTEND_MARKER = "${__extend__}"
+INHERIT_MARKER = "${__inherit__}"
+MAX_FILES = 64
+MAX_REFERENCES = 64  # $(...) references followed through other $(...) references.
+MAX_VALUES = 1_000_000  # Mappings, lists and scalars built while merging and copying.
+MAX_TEXT = 64 * 1024 * 1024  # Characters of all the strings templates build.
 # Feeder sections whose keys are feature names, not config keys.
 _FREE_FORM = ("features_map", "labels_map", "warm_start_var_name_map")
+_ADVICE = "templates may only look up values (${section.key}) and do arithmetic"
 
 
-def check_safe(path: str, _seen: set[str] | None = None) -> list[str]:
-  """Checks `path` and every file it extends, without running anything.
+@dataclass(frozen=True, eq=False)
+class _Lazy:
+  """A `$(...)` value from a file's own text, evaluated after all files are merged."""
+
+  template: yaml_templates.Template
+  file: str
+  where: str
+
+
+class _Reader:
+  """Reads one variant's extend chain and merges it into one plain dict."""
+
+  def __init__(self):
+    self.files: list[str] = []  # Absolute paths, in the order they were reached.
+    self.data: dict = {DATA_DIR_KEY: os.path.dirname(toy_data_dir())}
+    self._open: list[str] = []  # Real paths of the files being read (cycle check).
+    self._done: set[str] = set()
+    self._file = ""
+    self._values = 0
+    self._text = 0
+    self._active: list[_Lazy] = []
+
+  def read(self, path: str) -> None:
+    """Reads `path` after the files it extends, merging each into `self.data`."""
+    path = os.path.abspath(path)
+    real = os.path.realpath(path)
+    if real in self._open:
+      chain = " -> ".join(os.path.basename(p) for p in [*self._open, real])
+      raise UserError(f"{path}: extend cycle ({chain}); a file cannot extend itself")
+    if real in self._done:
+      return
+    if len(self.files) >= MAX_FILES:
+      raise UserError(f"{path}: the extend chain holds more than {MAX_FILES} files; merge some of them")
+    self.files.append(path)
+    data = yaml_files.parse(yaml_files.read_bytes(path), path)
+    if data is None:
+      data = {}
+    if not isinstance(data, dict):
+      raise UserError(f"{path} holds a {type(data).__name__}; a YAML variant is a mapping of sections")
+    self._open.append(real)
+    for match in self._extends(data.pop(EXTEND_KEY, None), path):
+      self.read(match)
+    self._open.pop()
+    self._done.add(real)
+    self._file = path
+    self._merge(self.data, data, where=(), evaluate=True)
+
+  def _extends(self, extends: Any, path: str) -> list[str]:
+    entries = [] if extends is None else [extends] if isinstance(extends, str) else extends
+    if not isinstance(entries, list):
+      raise UserError(f"{path}: extend must be a file path or a list of them")
+    matches = []
+    for entry in entries:
+      if not isinstance(entry, str) or "${" in entry or "$(" in entry:
+        raise UserError(
+          f"{path}: extend entry {_show(entry)} must be a plain file path or glob, without ${{...}}"
+        )
+      pattern = os.path.join(os.path.dirname(path), entry)  # An absolute entry stays absolute.
+      found = sorted(glob.glob(pattern))
+      if not found:
+        raise UserError(f"{path}: extend entry {_show(entry)} matches no file; fix the path")
+      matches += found
+    return matches
+
+  def _merge(self, dest: dict, source: dict, *, where: tuple, evaluate: bool) -> None:
+    """Merges `source` into `dest` as metayaml did; `evaluate=False` for values that are data already."""
+    if evaluate and DEL_ALL_MARKER in source:
+      dest.clear()
+    if evaluate and INHERIT_MARKER in source:
+      target = self._scalar(f"${{{source[INHERIT_MARKER]}}}", (*where, INHERIT_MARKER))
+      if not isinstance(target, dict):
+        raise UserError(f"{self._file}: {_path(where)} inherits a {type(target).__name__}; name a mapping")
+      self._merge(dest, target, where=where, evaluate=False)
+    for key, value in source.items():
+      at = (*where, key)
+      if len(at) > yaml_files.MAX_DEPTH:
+        raise UserError(f"{self._file}: {_path(where)} nests deeper than {yaml_files.MAX_DEPTH} levels")
+      self._spend(1)
+      if evaluate:
+        if key in (DEL_ALL_MARKER, INHERIT_MARKER):
+          continue
+        if isinstance(key, str) and ("${" in key or "$(" in key):
+          raise UserError(
+            f"{self._file}: a key under {_path(where)} is refused: templates in keys are not supported"
+          )
+        if isinstance(value, str) and value == DEL_MARKER:
+          dest.pop(key, None)
+          continue
+      existing = dest.get(key)
+      if isinstance(value, dict):
+        if evaluate and list(value) == [EXTEND_MARKER] and (existing is None or isinstance(existing, list)):
+          items = value[EXTEND_MARKER]
+          if not isinstance(items, list):
+            raise UserError(f"{self._file}: {_path(at)}: {EXTEND_MARKER} takes a list")
+          dest[key] = [*(existing or []), *self._list(items, at)]
+        elif isinstance(existing, dict) and existing:
+          self._merge(existing, value, where=at, evaluate=evaluate)
+        elif not existing:
+          dest[key] = {}  # In place before its values, which may refer to earlier ones.
+          self._merge(dest[key], value, where=at, evaluate=evaluate)
+        else:
+          kind = type(existing).__name__
+          raise UserError(f"{self._file}: {_path(at)} is a mapping; it cannot merge into a {kind}")
+      elif isinstance(value, list):
+        if isinstance(existing, dict) and existing:
+          raise UserError(f"{self._file}: {_path(at)} is a list; it cannot merge into a mapping")
+        dest[key] = self._list(value, at) if evaluate else value
+      else:
+        dest[key] = self._scalar(value, at) if evaluate else value
+
+  def _list(self, items: list, where: tuple) -> list:
+    result = []
+    for i, item in enumerate(items):
+      self._spend(1)
+      if isinstance(item, dict):
+        result.append({})
+        self._merge(result[-1], item, where=(*where, i), evaluate=True)
+      elif isinstance(item, list):
+        result.append(self._list(item, (*where, i)))
+      else:
+        result.append(self._scalar(item, (*where, i)))
+    return result
+
+  def _scalar(self, value: Any, where: tuple) -> Any:
+    """A file's value with its `${...}` evaluated now, or a `$(...)` kept for later."""
+    if not isinstance(value, str) or ("${" not in value and "$(" not in value):
+      return value
+    try:
+      if "${" in value and "$(" in value:
+        raise yaml_templates.TemplateError("a value mixes ${...} and $(...)", refused=True)
+      if "$(" in value:
+        return _Lazy(yaml_templates.parse(value, "$("), self._file, _path(where))
+      result = yaml_templates.evaluate(yaml_templates.parse(value, "${"), self.data, resolve=_same)
+    except yaml_templates.TemplateError as error:
+      raise _template_error(error, self._file, _path(where)) from None
+    return self._built(result, len(where))
+
+  def _built(self, value: Any, depth: int) -> Any:
+    """A template's result as a fresh copy, so later merges into it never change its source."""
+    if depth > yaml_files.MAX_DEPTH:
+      raise UserError(f"{self._file}: a ${{...}} copy nests deeper than {yaml_files.MAX_DEPTH} levels")
+    self._spend(1)
+    if isinstance(value, dict):
+      return {key: self._built(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+      return [self._built(item, depth + 1) for item in value]
+    if isinstance(value, str):
+      self._text += len(value)
+      if self._text > MAX_TEXT:
+        raise UserError(f"{self._file}: templates build over {MAX_TEXT // 2**20} MB of text")
+    return value
+
+  def resolved(self, value: Any, depth: int = 0) -> Any:
+    """A copy of `value` with every `$(...)` replaced by its value in the merged config."""
+    if isinstance(value, _Lazy):
+      self._enter(value)
+      try:
+        return self.resolved(self._evaluate(value), depth)
+      finally:
+        self._active.pop()
+    if isinstance(value, dict):
+      self._check_depth(depth)
+      self._spend(1)
+      return {key: self.resolved(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+      self._check_depth(depth)
+      self._spend(1)
+      return [self.resolved(item, depth + 1) for item in value]
+    return self._built(value, 0)
+
+  def _check_depth(self, depth: int) -> None:
+    if depth > yaml_files.MAX_DEPTH:
+      raise UserError(f"{self._file}: a $(...) reference nests deeper than {yaml_files.MAX_DEPTH} levels")
+
+  def _enter(self, lazy: _Lazy) -> None:
+    if any(active is lazy for active in self._active):
+      raise UserError(f"{lazy.file}: {lazy.where} refers to itself through $(...) references")
+    if len(self._active) >= MAX_REFERENCES:
+      raise UserError(f"{lazy.file}: {lazy.where}: $(...) references nest deeper than {MAX_REFERENCES}")
+    self._active.append(lazy)
+
+  def _evaluate(self, lazy: _Lazy) -> Any:
+    try:
+      return yaml_templates.evaluate(lazy.template, self.data, resolve=self._step)
+    except yaml_templates.TemplateError as error:
+      raise _template_error(error, lazy.file, lazy.where) from None
+
+  def _step(self, value: Any) -> Any:
+    """A value a `$(...)` lookup reached, itself evaluated if it is a `$(...)`."""
+    while isinstance(value, _Lazy):
+      self._enter(value)
+      try:
+        value = self._evaluate(value)
+      finally:
+        self._active.pop()
+    return value
+
+  def _spend(self, count: int) -> None:
+    self._values += count
+    if self._values > MAX_VALUES:
+      raise UserError(
+        f"{self._file}: the variant builds over {MAX_VALUES} values (extend merges and template copies); "
+        "a variant is a small config"
+      )
+
+
+def _same(value: Any) -> Any:
+  return value
+
+
+def _template_error(error: yaml_templates.TemplateError, file: str, where: str) -> UserError:
+  if error.refused:
+    return UserError(f"{file}: {where} is refused: {error}; {_ADVICE}")
+  return UserError(f"{file}: {where}: {error}")
+
+
+def _path(where: tuple) -> str:
+  """A dotted key path for a message; keys that are not short plain names are not echoed."""
+  return ".".join(_key_text(key) for key in where) or "the top level"
+
+
+def _key_text(key: Any) -> str:
+  text = str(key)
+  if len(text) <= 40 and text.isascii() and all(c.isalnum() or c in "_-" for c in text):
+    return text
+  if key in (DEL_MARKER, DEL_ALL_MARKER, EXTEND_MARKER, INHERIT_MARKER):
+    return text
+  return f"<a key of {len(text)} characters>"
+
+
+def _show(value: Any) -> str:
+  """A value for a message: its repr when short and printable, else only its type and size."""
+  text = repr(value)
+  if len(text) <= 40 and text.isascii() and text.isprintable():
+    return text
+  size = f" of {len(value)}" if isinstance(value, (str, list, dict)) else ""
+  return f"<a {type(value).__name__}{size}>"
+
+
+def check_safe(path: str) -> list[str]:
+  """Reads `path` and its extend chain under the limits, running nothing.
 
   Returns:
-    The absolute paths checked, in the order they were reached.
+    The absolute paths read, in the order they were reached.
 
   Raises:
-    UserError: a file is missing, is not plain YAML (a `!!python/...` or other
-      non-standard tag), extends through a template, or holds a template
-      beyond lookups and arithmetic.
+    UserError: a file is missing, not plain YAML, over a limit, or holds a
+      template outside the subset.
   """
-  seen = set() if _seen is None else _seen
-  path = os.path.abspath(path)
-  if path in seen:
-    return []
-  seen.add(path)
-  try:
-    with open(path, encoding="utf-8") as f:
-      data = yaml.safe_load(f) or {}
-  except OSError as error:
-    raise UserError(f"cannot read YAML variant file {path}: {error.strerror}") from None
-  except yaml.YAMLError as error:
-    problem = getattr(error, "problem", None) or str(error)
-    raise UserError(
-      f"{path} is refused: {' '.join(problem.split())}; variants may hold only plain YAML "
-      "(no !!python tags), remove the tag"
-    ) from None
-  if not isinstance(data, dict):
-    raise UserError(f"{path} holds a {type(data).__name__}; a YAML variant is a mapping of sections")
-  _check_templates(data, path, where="")
-  checked = [path]
-  extends = data.get(EXTEND_KEY) or []
-  for entry in [extends] if isinstance(extends, str) else extends:
-    if not isinstance(entry, str) or any(start in entry for start, _ in _BRACKETS):
-      raise UserError(f"{path}: extend entry {entry!r} must be a plain file path or glob, without ${{...}}")
-    pattern = entry if os.path.isabs(entry) else os.path.join(os.path.dirname(path), entry)
-    matches = sorted(glob.glob(pattern))
-    if not matches:
-      raise UserError(f"{path}: extend entry {entry!r} matches no file ({pattern}); fix the path")
-    for match in matches:
-      checked += check_safe(match, seen)
-  return checked
-
-
-def _check_templates(value: Any, path: str, where: str) -> None:
-  if isinstance(value, dict):
-    for key, item in value.items():
-      _check_templates(key, path, where)
-      if key == "${__inherit__}":  # metayaml renders its value as ${value}.
-        _check_expression(f"${{{item}}}", path, f"{where}{key}")
-      _check_templates(item, path, f"{where}{key}.")
-  elif isinstance(value, list):
-    for i, item in enumerate(value):
-      _check_templates(item, path, f"{where}{i}.")
-  elif isinstance(value, str) and value not in _MARKERS:
-    _check_expression(value, path, where.rstrip("."))
-
-
-def _check_expression(text: str, path: str, where: str) -> None:
-  for start, end in _BRACKETS:
-    if start not in text:
-      continue
-    environment = jinja2.Environment(variable_start_string=start, variable_end_string=end)
-    try:
-      tree = environment.parse(text)
-    except jinja2.TemplateSyntaxError as error:
-      raise UserError(f"{path}: {where} = {text!r} is not a valid template: {error.message}") from None
-    for node in tree.find_all(nodes.Node):
-      private = (isinstance(node, nodes.Getattr) and node.attr.startswith("_")) or (
-        isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const)
-      )
-      private |= isinstance(node, nodes.Const) and isinstance(node.value, str) and node.value.startswith("_")
-      if private or not isinstance(node, _SAFE_NODES):
-        raise UserError(
-          f"{path}: {where} = {text!r} is refused: templates may only look up values "
-          f"(${{section.key}}) and do arithmetic, not {type(node).__name__}"
-        )
+  reader = _Reader()
+  reader.read(path)
+  reader.resolved(reader.data)
+  return reader.files
 
 
 def read_definition(path: str) -> dict:
-  """Returns the merged plain dict of a YAML variant after `check_safe`."""
-  check_safe(path)
-  import metayaml  # Deferred: only YAML variants need it.
-  from metayaml.exception import MetaYamlException
-
-  try:
-    data = metayaml.read(os.path.abspath(path), defaults={DATA_DIR_KEY: os.path.dirname(toy_data_dir())})
-  except MetaYamlException as error:
-    raise UserError(f"{path}: {' '.join(str(error).split())}") from None
+  """Returns the merged plain dict of the YAML variant at `path` (its extend chain merged)."""
+  reader = _Reader()
+  reader.read(path)
+  data = reader.resolved(reader.data)
   data.pop(DATA_DIR_KEY, None)
   return data
 
@@ -180,8 +368,9 @@ def _merge(
   for key, value in values.items():
     key = str(key)
     name = f"{where}{key}"
+    shown = repr(name) if _key_text(key) == key else f"{where}{_key_text(key)}"
     if key not in section and not open_keys:
-      raise UserError(f"{path}: unknown key {name!r}; closest: {closest(name, _names(section, where))}")
+      raise UserError(f"{path}: unknown key {shown}; closest: {closest(name, _names(section, where))}")
     if key in section and isinstance(section[key], ml_collections.ConfigDict) and isinstance(value, dict):
       child_open = name == "model" or key in _FREE_FORM or open_keys
       _merge(section[key], value, path=path, where=f"{name}.", open_keys=child_open)
@@ -189,7 +378,9 @@ def _merge(
     try:  # A new key's dict value becomes a ConfigDict too, which refuses dotted keys.
       section[key] = value
     except (TypeError, ValueError) as error:
-      raise UserError(f"{path}: {name} = {value!r}: {' '.join(str(error).split())}") from None
+      # ml_collections' message repeats the value: only a short plain one is shown.
+      detail = " ".join(str(error).split()) if _show(value) == repr(value) else type(value).__name__
+      raise UserError(f"{path}: {shown.strip(chr(39))} = {_show(value)}: {detail}") from None
 
 
 def _names(section: ml_collections.ConfigDict, where: str) -> list[str]:
