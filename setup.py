@@ -23,13 +23,13 @@ setup(
     "tensorflow>=2.17,<2.22",
     "absl-py",
     "ml-collections",
-    # experiment_params.yaml is written with yaml.safe_dump.
+    # experiment_params.yaml is written with yaml.safe_dump; legacy YAML
+    # variants are read with its safe constructor. (The metayaml package, and
+    # the Jinja2 it pulled in, are no longer used: deephub reads their format
+    # itself, see deephub/yaml_variants.py.)
     "PyYAML",
     # TensorFlow 2.21 no longer pulls it in; we promise TensorBoard plots.
     "tensorboard",
-    # Legacy YAML variants (extend chains, ${...} references) are metayaml
-    # files; deephub checks every file before metayaml parses it.
-    "metayaml",
   ],
   extras_require={
     "test": [
