@@ -198,13 +198,40 @@ def test_a_python_variant_runs_once(tmp_path):
 
 # Property test: random template fragments spread over keys and an extended file.
 CANARY = "/tmp/deephub_yaml_canary"
+ATTACK = f"$(cp.__globals__.os.system('touch {CANARY}'))"  # What metayaml ran once composed.
 FRAGMENTS = [
   "$", "(", ")", "{", "}", "${", "$(", "~", "'", '"', "__globals__", "cp", ".", "model.a", "model.b", "model",
   "train.epochs", "deephub_data_dir", "+", "*", "1", "0", "[", "]", " ", "|attr", "__class__", "__import__",
-  f"os.system('touch {CANARY}')", f"open('{CANARY}', 'w')", "${model.a ~ model.b}", "${__del__}", "\\",
+  f"cp.__globals__.os.system('touch {CANARY}')", f"open('{CANARY}', 'w')", "${model.a ~ model.b}",
+  "${__del__}", "\\",
 ]  # fmt: skip
-VALUE = st.lists(st.sampled_from(FRAGMENTS), max_size=8).map("".join)
+# Raw text, or a template joining quoted fragments with `~`.
+VALUE = st.one_of(
+  st.lists(st.sampled_from(FRAGMENTS), max_size=8).map("".join),
+  st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=5).map(
+    lambda parts: "${ " + " ~ ".join(repr(p) for p in parts) + " }"
+  ),
+)
 KEYS = st.sampled_from(["a", "b", "c", "note"])
+
+
+@st.composite
+def split_attack(draw):
+  """ATTACK cut into pieces, each a quoted literal or another key's value (in either file), joined by `~`."""
+  # Always split "$" from "(": no piece then looks like a template on its own.
+  cuts = sorted({1, *draw(st.lists(st.integers(2, len(ATTACK)), max_size=3))})
+  chunks = [ATTACK[i:j] for i, j in zip([0, *cuts], [*cuts, len(ATTACK)], strict=True)]
+  placed = {"base": {}, "top": {}}
+  parts = []
+  for i, chunk in enumerate(chunks):
+    home = draw(st.sampled_from(["literal", "base", "top"]))
+    if home == "literal":
+      parts.append(repr(chunk))
+    else:
+      placed[home][f"p{i}"] = chunk
+      parts.append(f"model.p{i}")
+  placed[draw(st.sampled_from(["base", "top"]))]["joined"] = "${ " + " ~ ".join(parts) + " }"
+  return placed
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -212,17 +239,20 @@ KEYS = st.sampled_from(["a", "b", "c", "note"])
   base=st.dictionaries(KEYS, VALUE, max_size=3),
   top=st.dictionaries(KEYS, VALUE, max_size=3),
   epochs=st.one_of(st.none(), VALUE),
+  attack=split_attack(),
 )
-def test_random_template_fragments_give_a_config_or_a_one_line_error(tmp_path, base, top, epochs):
+def test_random_template_fragments_give_a_config_or_a_one_line_error(tmp_path, base, top, epochs, attack):
   if os.path.exists(CANARY):
     os.remove(CANARY)
   train = {} if epochs is None else {"train": {"epochs": epochs}}
-  write(tmp_path / "base.yaml", yaml.safe_dump({"model": base, **train}))
-  write(tmp_path / "v.yaml", yaml.safe_dump({"extend": "base.yaml", "model": {"type": "toy:X", **top}}))
+  write(tmp_path / "base.yaml", yaml.safe_dump({"model": {**base, **attack["base"]}, **train}))
+  top = {"type": "toy:X", **top, **attack["top"]}
+  write(tmp_path / "v.yaml", yaml.safe_dump({"extend": "base.yaml", "model": top}))
   try:
     config = yaml_variants.load_yaml_variant(str(tmp_path / "v.yaml"))
   except UserError as error:
     assert "\n" not in str(error) and str(error).startswith(str(tmp_path)), str(error)
   else:
     assert config.is_locked
+    assert config.model.joined == ATTACK  # The composed text stays text.
   assert not os.path.exists(CANARY)
