@@ -157,3 +157,116 @@ def test_check_safe_lists_the_chain():
   path = variants.find_variant("toy.yaml")
   chain = yaml_variants.check_safe(path)
   assert [os.path.basename(p) for p in chain] == ["toy.yaml", "feeder_toy_train.yaml", "feeder_toy_eval.yaml"]
+
+
+def test_metayaml_features_merge_as_metayaml_did(tmp_path):
+  # The expected dict is what metayaml 1.2 produced for these files (checked
+  # once, side by side), except `copy`: metayaml aliased the mapping, so a
+  # later file's change to `shared` showed through; deephub copies the value
+  # the template saw.
+  write(
+    tmp_path / "base.yaml",
+    """
+    train:
+      epochs: 2
+      validation_steps: ${train.epochs}
+      doubled: ${train.epochs * 2}
+      half: ${train.epochs / 4}
+      label: run-${train.epochs}
+      joined: ${'a' ~ train.epochs}
+      numtext: ${train.epochs ~ 5}
+      lst: [1, 2, '${train.epochs}']
+      keep: 5
+      gone: 7
+      remove_all: {x: 1, y: 2}
+      nested: {a: {b: {c: 3}}}
+      exlist: [1, 2]
+    shared: {p: 1, q: {r: 2}}
+    """,
+  )
+  write(
+    tmp_path / "mid.yaml",
+    """
+    extend: base.yaml
+    train:
+      epochs: 5
+      gone: ${__del__}
+      remove_all:
+        ${__del_all__}: 1
+        z: 3
+      exlist:
+        ${__extend__}: [3, '${train.epochs}']
+      ref: $(shared)
+      refq: $(shared.q.r)
+      reftext: x-$(train.epochs)
+      inh:
+        ${__inherit__}: shared
+        p: 9
+      copy: ${shared}
+      nested: {a: {b: {d: 4}}}
+    """,
+  )
+  path = write(tmp_path / "top.yaml", "extend: [mid.yaml]\nshared: {p: 2}\nmodel:\n  k: ${train.keep + 1}\n")
+  assert yaml_variants.read_definition(path) == {
+    "model": {"k": 6},
+    "shared": {"p": 2, "q": {"r": 2}},
+    "train": {
+      "copy": {"p": 1, "q": {"r": 2}}, "doubled": 4, "epochs": 5, "exlist": [1, 2, 3, 5], "half": 0.5,
+      "inh": {"p": 9, "q": {"r": 2}}, "joined": "a2", "keep": 5, "label": "run-2", "lst": [1, 2, 2],
+      "nested": {"a": {"b": {"c": 3, "d": 4}}}, "numtext": 25, "ref": {"p": 2, "q": {"r": 2}}, "refq": 2,
+      "reftext": "x-5", "remove_all": {"z": 3}, "validation_steps": 2,
+    },
+  }  # fmt: skip
+
+
+def test_globs_are_sorted_and_a_diamond_is_read_once(tmp_path):
+  write(tmp_path / "parts" / "b.yaml", "extend: ../common.yaml\ntrain: {epochs: 2}\n")
+  write(tmp_path / "parts" / "a.yaml", "extend: ../common.yaml\ntrain: {epochs: 1}\n")
+  write(tmp_path / "common.yaml", "train: {epochs: 9, batch: 3}\n")
+  path = write(tmp_path / "v.yaml", "extend: ['parts/*.yaml']\n")
+  assert [os.path.basename(p) for p in yaml_variants.check_safe(path)] == [
+    "v.yaml", "a.yaml", "common.yaml", "b.yaml",
+  ]  # fmt: skip
+  assert yaml_variants.read_definition(path) == {"train": {"epochs": 2, "batch": 3}}
+
+
+@pytest.mark.parametrize(
+  "text, message",
+  [
+    ("a: $(b)\nb: $(a)\n", r"a refers to itself through \$\(...\) references"),
+    ("a: {x: $(a)}\n", r"a.x refers to itself"),
+    ("a: {'${b}': 1}\n", r"a key under a is refused: templates in keys"),
+    ("a: ${b}$(c)\n", r"a is refused: a value mixes"),
+    ("a: 1\nb: {'${__inherit__}': a}\n", r"b inherits a int; name a mapping"),
+    ("a: [1]\nb: ${a.x}\n", r"b: 'x' is not an index of a list of 1"),
+    ("a: 'x'\nb: ${a.x}\n", r"b: cannot look up 'x' in a str"),
+    ("extend: 3\n", r"extend must be a file path or a list"),
+  ],
+)
+def test_merge_errors_name_the_file_and_key(tmp_path, text, message):
+  path = write(tmp_path / "v.yaml", text)
+  with pytest.raises(UserError, match=message) as error:
+    yaml_variants.read_definition(path)
+  assert str(error.value).startswith(path)
+
+
+def test_exponential_copies_hit_the_value_budget(tmp_path):
+  # Each level copies the one below twice: 2**40 values if nothing stopped it.
+  lines = ["l0: [0, 0]"] + [f"l{i}: ['${{l{i - 1}}}', '${{l{i - 1}}}']" for i in range(1, 40)]
+  path = write(tmp_path / "v.yaml", "\n".join(lines) + "\n")
+  with pytest.raises(UserError, match=r"builds over 1000000 values"):
+    yaml_variants.read_definition(path)
+
+
+def test_exponential_references_hit_the_value_budget(tmp_path):
+  lines = ["l0: [0, 0]"] + [f"l{i}: ['$(l{i - 1})', '$(l{i - 1})']" for i in range(1, 40)]
+  path = write(tmp_path / "v.yaml", "\n".join(lines) + "\n")
+  with pytest.raises(UserError, match=r"builds over 1000000 values"):
+    yaml_variants.read_definition(path)
+
+
+def test_a_mapping_cannot_merge_into_a_number(tmp_path):
+  write(tmp_path / "base.yaml", "train: {epochs: 2}\n")
+  path = write(tmp_path / "v.yaml", "extend: base.yaml\ntrain: {epochs: {x: 1}}\n")
+  with pytest.raises(UserError, match=r"v.yaml: train.epochs is a mapping; it cannot merge into a int"):
+    yaml_variants.read_definition(path)
