@@ -29,9 +29,9 @@ statements, and a value mixing `${...}` with `$(...)`.
 
 Limits, each a one-line `UserError` naming the file: 10 MB and 100,000 values
 per file, 32 levels of nesting (`deephub.yaml_files`), 64 files in the
-extend chain, no extend cycles, 64 nested `$(...)` references, and 1,000,000
-values built in all (merges and copies). Errors name keys only when they are
-short plain names, and never echo a file's text.
+extend chain, no extend cycles, 16 nested `$(...)` references, and 500,000
+values built in all (merges and copies). Errors show a key or value only
+when it is short and plain (40 characters), never a file's text.
 
 Used by `deephub.variants` for `<variant>.yaml`, and as a config file for
 `--config=<this file>:<variant.yaml>` (ml_collections passes the text after
@@ -57,8 +57,11 @@ DEL_ALL_MARKER = "${__del_all__}"
 EXTEND_MARKER = "${__extend__}"
 INHERIT_MARKER = "${__inherit__}"
 MAX_FILES = 64
-MAX_REFERENCES = 64  # $(...) references followed through other $(...) references.
-MAX_VALUES = 1_000_000  # Mappings, lists and scalars built while merging and copying.
+# $(...) references followed through other $(...) references; each level costs
+# up to ~70 Python frames (a 32-deep expression), so 16 stays far from the
+# interpreter's recursion limit.
+MAX_REFERENCES = 16
+MAX_VALUES = 500_000  # Values built while merging and copying; real variants build a few thousand.
 MAX_TEXT = 64 * 1024 * 1024  # Characters of all the strings templates build.
 # Feeder sections whose keys are feature names, not config keys.
 _FREE_FORM = ("features_map", "labels_map", "warm_start_var_name_map")
@@ -243,7 +246,8 @@ class _Reader:
     if any(active is lazy for active in self._active):
       raise UserError(f"{lazy.file}: {lazy.where} refers to itself through $(...) references")
     if len(self._active) >= MAX_REFERENCES:
-      raise UserError(f"{lazy.file}: {lazy.where}: $(...) references nest deeper than {MAX_REFERENCES}")
+      first = self._active[0]  # The value whose chain is too long.
+      raise UserError(f"{first.file}: {first.where}: $(...) references nest deeper than {MAX_REFERENCES}")
     self._active.append(lazy)
 
   def _evaluate(self, lazy: _Lazy) -> Any:
@@ -314,19 +318,24 @@ def check_safe(path: str) -> list[str]:
     UserError: a file is missing, not plain YAML, over a limit, or holds a
       template outside the subset.
   """
-  reader = _Reader()
-  reader.read(path)
-  reader.resolved(reader.data)
-  return reader.files
+  return _read(path).files
 
 
 def read_definition(path: str) -> dict:
   """Returns the merged plain dict of the YAML variant at `path` (its extend chain merged)."""
-  reader = _Reader()
-  reader.read(path)
-  data = reader.resolved(reader.data)
+  data = _read(path).data
   data.pop(DATA_DIR_KEY, None)
   return data
+
+
+def _read(path: str) -> _Reader:
+  reader = _Reader()
+  try:
+    reader.read(path)
+    reader.data = reader.resolved(reader.data)
+  except RecursionError:  # A backstop: the limits above keep the nesting well below it.
+    raise UserError(f"{path}: the variant nests too deeply (extends, mappings or references)") from None
+  return reader
 
 
 def _model_type(model: dict, path: str) -> None:

@@ -250,18 +250,21 @@ def test_merge_errors_name_the_file_and_key(tmp_path, text, message):
   assert str(error.value).startswith(path)
 
 
-def test_exponential_copies_hit_the_value_budget(tmp_path):
+def test_exponential_copies_hit_the_value_budget(tmp_path, monkeypatch):
+  monkeypatch.setattr(yaml_variants, "MAX_VALUES", 10_000)  # The same check, reached sooner.
   # Each level copies the one below twice: 2**40 values if nothing stopped it.
   lines = ["l0: [0, 0]"] + [f"l{i}: ['${{l{i - 1}}}', '${{l{i - 1}}}']" for i in range(1, 40)]
   path = write(tmp_path / "v.yaml", "\n".join(lines) + "\n")
-  with pytest.raises(UserError, match=r"builds over 1000000 values"):
+  with pytest.raises(UserError, match=r"builds over 10000 values"):
     yaml_variants.read_definition(path)
 
 
-def test_exponential_references_hit_the_value_budget(tmp_path):
-  lines = ["l0: [0, 0]"] + [f"l{i}: ['$(l{i - 1})', '$(l{i - 1})']" for i in range(1, 40)]
+def test_exponential_references_hit_the_value_budget(tmp_path, monkeypatch):
+  monkeypatch.setattr(yaml_variants, "MAX_VALUES", 10_000)
+  # 4**15 values, through 15 levels of references (under the 16-level cap).
+  lines = ["l0: [0, 0, 0, 0]"] + [f"l{i}: [{', '.join([f'$(l{i - 1})'] * 4)}]" for i in range(1, 16)]
   path = write(tmp_path / "v.yaml", "\n".join(lines) + "\n")
-  with pytest.raises(UserError, match=r"builds over 1000000 values"):
+  with pytest.raises(UserError, match=r"builds over 10000 values"):
     yaml_variants.read_definition(path)
 
 
@@ -270,3 +273,15 @@ def test_a_mapping_cannot_merge_into_a_number(tmp_path):
   path = write(tmp_path / "v.yaml", "extend: base.yaml\ntrain: {epochs: {x: 1}}\n")
   with pytest.raises(UserError, match=r"v.yaml: train.epochs is a mapping; it cannot merge into a int"):
     yaml_variants.read_definition(path)
+
+
+@pytest.mark.parametrize("levels, error", [(16, None), (17, r"a17: \$\(...\) references nest deeper .* 16")])
+def test_reference_chains_are_bounded(tmp_path, levels, error):
+  # Each reference is also a 31-deep expression: the deepest Python recursion a variant can ask for.
+  lines = ["a0: 1"] + [f"a{i}: $({'-' * 30}a{i - 1})" for i in range(1, levels + 1)]
+  path = write(tmp_path / "v.yaml", "\n".join(lines) + "\n")
+  if error is None:
+    assert yaml_variants.read_definition(path)[f"a{levels}"] == 1
+  else:
+    with pytest.raises(UserError, match=error):
+      yaml_variants.read_definition(path)
