@@ -122,7 +122,7 @@ def parse(text: bytes, path: str):
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     where = f" (line {mark.line + 1})" if mark is not None else ""
     problem = getattr(error, "problem", None) or str(error)
-    raise UserError(f"{path}{where} is refused: {_plain(problem)}; variants hold plain YAML only") from None
+    raise UserError(f"{path} is refused{where}: {_plain(problem)}; variants hold plain YAML only") from None
   except (ValueError, TypeError, OverflowError, RecursionError) as error:  # e.g. a 5,000-digit int.
     raise UserError(f"{path} is refused: a value cannot be read ({type(error).__name__})") from None
   finally:

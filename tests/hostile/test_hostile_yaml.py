@@ -94,7 +94,7 @@ def test_python_tag_is_refused(tmp_path):
   write(tmp_path / "feeders" / "f.yaml", f"train:\n  epochs: {payload}\n")
   write(tmp_path / "variants" / "v.yaml", VARIANT + "extend: [../feeders/f.yaml]\n")
   line = one_line_error(run_train(tmp_path / "variants"))
-  assert "f.yaml (line 2) is refused" in line and "constructor for the tag" in line
+  assert "f.yaml is refused (line 2)" in line and "constructor for the tag" in line
   assert not canary.exists()
 
 
@@ -122,7 +122,7 @@ def test_alias_bomb_is_refused(tmp_path):
     lines.append(f"  l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 9)}]")
   write(tmp_path / "v.yaml", "\n".join(lines) + "\n")
   line = one_line_error(run_train(tmp_path))
-  assert "v.yaml (line 3) is refused: YAML anchors (&name) are not supported" in line
+  assert "v.yaml is refused (line 3): YAML anchors (&name) are not supported" in line
 
 
 def test_a_file_over_10_mb_is_refused(tmp_path):
@@ -138,7 +138,7 @@ def test_a_file_over_10_mb_is_refused(tmp_path):
 def test_deep_nesting_is_refused(tmp_path, depth, problem):
   write(tmp_path / "v.yaml", VARIANT + "train: {x: " + "[" * depth + "]" * depth + "}\n")
   line = one_line_error(run_train(tmp_path))
-  assert f"v.yaml (line 2) is refused: {problem}" in line
+  assert f"v.yaml is refused (line 2): {problem}" in line
 
 
 def test_extend_cycle_is_refused(tmp_path):
