@@ -60,8 +60,7 @@ def _check_depth(text: str, depth: int) -> None:
   if depth > MAX_DEPTH:
     shown = text if len(text) <= 24 else text[:20] + "..."
     raise TooDeepError(
-      f"the value {shown!r} nests deeper than {MAX_DEPTH} levels; no config value needs that, "
-      "flatten it"
+      f"the value {shown!r} nests deeper than {MAX_DEPTH} levels; no config value needs that, flatten it"
     )
 
 
