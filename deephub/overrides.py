@@ -26,8 +26,8 @@ MAX_DEPTH = 64
 _OPENERS, _CLOSERS = "[{(", "]})"
 
 
-class TooDeepError(UserError):
-  """A value nests lists or dicts deeper than `MAX_DEPTH`."""
+class NestingError(UserError):
+  """A value nests lists or dicts deeper than `MAX_DEPTH`, or repeats one through a YAML alias."""
 
 
 def parse_value(text: str) -> Any:
@@ -37,7 +37,7 @@ def parse_value(text: str) -> Any:
   'true' -> True, 'null' -> None, 'data/train-*' -> 'data/train-*'.
 
   Raises:
-    TooDeepError: the text nests brackets deeper than `MAX_DEPTH`, or parses
+    NestingError: the text nests brackets deeper than `MAX_DEPTH`, or parses
       to a value that does (YAML block style nests without brackets).
   """
   _check_depth(text, _bracket_depth(text))
@@ -59,7 +59,7 @@ def parse_value(text: str) -> Any:
 def _check_depth(text: str, depth: int) -> None:
   if depth > MAX_DEPTH:
     shown = text if len(text) <= 24 else text[:20] + "..."
-    raise TooDeepError(
+    raise NestingError(
       f"the value {shown!r} nests deeper than {MAX_DEPTH} levels; no config value needs that, flatten it"
     )
 
@@ -81,11 +81,19 @@ def _bracket_depth(text: str) -> int:
 
 
 def _value_depth(value: Any) -> int:
-  """Nesting levels of lists, tuples and dicts in a parsed value, walked without recursion."""
-  deepest, stack = 0, [(value, 0)]
+  """Nesting levels of lists, tuples and dicts in a parsed value, walked without recursion.
+
+  Raises:
+    NestingError: a list or dict appears twice, which only a YAML alias
+      makes: nested aliases expand exponentially once the config is written.
+  """
+  deepest, stack, seen = 0, [(value, 0)], set()
   while stack:
     item, depth = stack.pop()
     if isinstance(item, (list, tuple, set, dict)):
+      if id(item) in seen:
+        raise NestingError("the value repeats a list or dict through a YAML alias (*name); write it out")
+      seen.add(id(item))
       deepest = max(deepest, depth + 1)
       if deepest > MAX_DEPTH:
         break
@@ -122,7 +130,7 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str
     current = section[leaf]
     try:
       section[leaf] = _coerce(key, current, text)
-    except TooDeepError as error:
+    except NestingError as error:
       raise UserError(f"-p {key}: {error}") from None
     except (TypeError, ValueError) as error:
       shown = type(current).__name__

@@ -76,3 +76,11 @@ def test_the_depth_limit_is_exact(text):
   deeper = "[" + text + "]" if text[0] in "[{" else "- " + text
   with pytest.raises(UserError, match="nests deeper than 64 levels"):
     overrides.parse_value(deeper)
+
+
+def test_yaml_aliases_of_lists_are_refused():
+  # 40 levels of doubling would be 2**40 items once the config is written out.
+  bomb = "{l0: &l0 [x, x], " + ", ".join(f"l{i}: &l{i} [*l{i - 1}, *l{i - 1}]" for i in range(1, 40)) + "}"
+  with pytest.raises(UserError, match="repeats a list or dict through a YAML alias"):
+    overrides.parse_value(bomb)
+  assert overrides.parse_value("{a: &x 1, b: *x}") == {"a": 1, "b": 1}  # A scalar alias is a copy.
