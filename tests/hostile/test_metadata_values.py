@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from deephub.errors import UserError
+from deephub.io import metadata
 from deephub.resources import toy_data_dir
 from tests.conftest import REPO, run_cli
 
@@ -93,24 +95,24 @@ def _bad_cases():
 
 
 @pytest.mark.parametrize("key, raw", _bad_cases())
-def test_utils_commands_refuse_flag_and_rescan_a_bad_entry(folder, key, raw):
+def test_validate_flags_and_generate_rescans_a_bad_entry(folder, key, raw):
   write_entry_value(folder, key, raw)
   before = snapshot(folder)
   pattern = str(folder / "*-of-*")
-
-  total = deep("utils", "total-examples", pattern)
-  assert total.returncode == 2 and total.stdout == ""
-  line = one_line(total.stderr)
-  assert line.startswith("deep: error: bad TFRecord metadata for")
-  for fragment in (str(folder / META), f"files.{TRAIN}.{key}", f"generate-metadata '{folder}/*' --force"):
-    assert fragment in line
 
   for depth in ("--shallow-check", "--deep-check"):
     validate = deep("utils", "validate", pattern, depth)
     assert validate.returncode == 1
     assert f"{folder / TRAIN}: in {folder / META}, files.{TRAIN}.{key}" in validate.stdout
     assert one_line(validate.stderr) == "1 of 2 files do not match their metadata"
-  assert snapshot(folder) == before  # Refusing and validating change nothing.
+  # The feeders' path (the training test below runs it through the CLI).
+  with pytest.raises(UserError) as refused:
+    metadata.record_counts([str(folder / TRAIN), str(folder / VALIDATION)])
+  message = str(refused.value)
+  assert "\n" not in message and message.startswith(f"bad TFRecord metadata for {folder / TRAIN}: ")
+  for fragment in (str(folder / META), f"files.{TRAIN}.{key}", f"generate-metadata '{folder}/*' --force"):
+    assert fragment in message
+  assert snapshot(folder) == before  # Validating and refusing change nothing.
 
   generate = deep("utils", "generate-metadata", pattern)  # No --force: bad entries are not kept.
   assert generate.returncode == 0, generate.stderr
