@@ -72,8 +72,6 @@ def evaluate(config: ml_collections.ConfigDict) -> dict[str, float]:
     raise UserError("train.eval_feeder.file_patterns is empty; set it to the files to evaluate on")
   feeder = make_feeder(config.train.eval_feeder, where="train.eval_feeder")
   model, step = restore_trained(config)
-  spec = feeder.dataset(epochs=1).element_spec  # (features, labels), or features alone.
-  check_dense_features(model, spec[0] if isinstance(spec, tuple) else spec, where="train.eval_feeder")
   scalars = {k: float(v) for k, v in make_evaluate(model)(feeder.dataset(epochs=1)).items()}
   writer = ScalarWriter(os.path.join(config.model.model_dir, "eval"))
   writer.write_scalars(step, scalars)
