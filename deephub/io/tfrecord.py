@@ -22,7 +22,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import metadata, parse_errors, remote, validation
+from deephub.io import metadata, remote, validation
 from deephub.io.features import decoders, parsing_spec
 
 _COMPRESSIONS = ("", "GZIP")
@@ -164,6 +164,14 @@ class TFRecordExamplesFeeder:
     """Raises a UserError when the first record does not match the maps."""
     validation.check_schema(self.files, self._maps, compression=self.compression, where=where)
 
+  def explain_parse_error(self, error: Exception, where: str) -> UserError:
+    """Returns a UserError naming the first record that the maps cannot parse (reads the files)."""
+    from deephub.io import parse_errors  # Only this error path needs it.
+
+    return parse_errors.explain_parse_error(
+      self.files, self._spec, compression=self.compression, where=where, error=error
+    )
+
   def scan(self) -> list[validation.FileScan]:
     """Reads every file once; reports records and corrupted files.
 
@@ -177,12 +185,6 @@ class TFRecordExamplesFeeder:
   def explain(self, error: tf.errors.DataLossError, where: str) -> UserError:
     """Returns a UserError naming the corrupted file behind `error`."""
     return validation.data_loss_error(self.files, compression=self.compression, where=where, error=error)
-
-  def explain_parse_error(self, error: Exception, where: str) -> UserError:
-    """Returns a UserError naming the first record that the maps cannot parse (reads the files)."""
-    return parse_errors.explain_parse_error(
-      self.files, self._spec, compression=self.compression, where=where, error=error
-    )
 
   def _read_file(self, path: tf.Tensor) -> tf.data.Dataset:
     records = tf.data.TFRecordDataset(path, compression_type=self.compression)
