@@ -22,7 +22,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from deephub.errors import UserError
 from deephub.io import filesystem
@@ -139,7 +139,8 @@ def metadata_path(folder: str) -> str:
 def read_metadata(folder: str) -> dict[str, FileEntry]:
   """Returns the folder's valid entries by basename; {} when it has no metadata file.
 
-  Entries with bad values are left out (`read_entries` reports them).
+  Invalid entries are left out (`read_entries` reports them), so `generate`
+  rescans their files instead of keeping them.
 
   Raises:
     UserError: the metadata file is not valid JSON of version 1.
@@ -150,9 +151,10 @@ def read_metadata(folder: str) -> dict[str, FileEntry]:
 def read_entries(folder: str) -> tuple[dict[str, FileEntry], dict[str, str]]:
   """Returns the folder's valid entries, and the problem of each invalid one, by basename.
 
-  An entry is invalid when it lacks a key, has an unknown one, or holds a
-  value no scan writes (a count that is a string, a float, a bool, NaN or
-  negative); `generate` rescans such entries and the feeders refuse them.
+  An entry is invalid when it lacks a key, has an unknown one, holds a value
+  no scan writes (a count that is a string, a float, a bool, NaN or
+  negative), or a count its file_size cannot hold (`impossible_count`);
+  `generate` rescans such entries and the feeders refuse them.
 
   Raises:
     UserError: the metadata file is not JSON of version 1 with a `files`
@@ -180,9 +182,15 @@ def read_entries(folder: str) -> tuple[dict[str, FileEntry], dict[str, str]]:
   entries, bad = {}, {}
   for name, value in data["files"].items():
     try:
-      entries[name] = _parse_entry(value)
+      entry = _parse_entry(value)
     except ValueError as error:
       bad[name] = f"in {path}, files.{name}{error}"
+      continue
+    impossible = _count_problem(folder, name, entry)
+    if impossible:
+      bad[name] = f"in {path}, files.{name}.total_records {impossible}"
+    else:
+      entries[name] = entry
   return entries, bad
 
 
@@ -229,6 +237,21 @@ def sniff_compression(path: str) -> str:
   """'GZIP' when the file starts with the gzip magic bytes, else ''."""
   with filesystem.open_file(path, "rb") as f:
     return "GZIP" if f.read(2) == _GZIP_MAGIC else ""
+
+
+def _count_problem(folder: str, name: str, entry: FileEntry) -> str:
+  """`impossible_count` for the file's own compression, read from its first bytes only when it matters.
+
+  A count that fits an uncompressed file fits a GZIP one too, so most
+  entries need no file opened.
+  """
+  if not impossible_count(entry, ""):
+    return ""
+  try:
+    compression = sniff_compression(filesystem.join(folder, name))
+  except OSError:
+    compression = "GZIP"  # No file to read: hold the entry to the looser bound.
+  return impossible_count(entry, compression)
 
 
 def impossible_count(entry: FileEntry, compression: str) -> str:
@@ -315,12 +338,11 @@ def generate(
   for path in files:
     by_folder.setdefault(filesystem.folder_of(path), []).append(path)
   for folder, paths in by_folder.items():
-    # Invalid entries are left out here, so their files are rescanned.
     entries = read_metadata(folder)
     for path in paths:
       name = os.path.basename(path)
       old = entries.get(name)
-      if old is not None and not force and _still_valid(old, path):
+      if old is not None and not force and old.file_size == filesystem.getsize(path):
         report.kept.append(path)
         outcome = "kept"
       else:
@@ -339,72 +361,55 @@ def generate(
   return report
 
 
-def _still_valid(entry: FileEntry, path: str) -> bool:
-  """The entry has the file's size and a count such a file can hold."""
-  return entry.file_size == filesystem.getsize(path) and not impossible_count(entry, sniff_compression(path))
+def bad_entries(files: Sequence[str]) -> list[tuple[str, str]]:
+  """Returns `(path, problem)` for each file whose entry holds an invalid or impossible value.
 
-
-class _Problem(NamedTuple):
-  path: str
-  text: str
-  bad_value: bool = False  # The entry holds a value no scan writes.
+  The problem names the metadata file and key (see `read_entries`).
+  """
+  cache: dict[str, dict[str, str]] = {}
+  problems = []
+  for path in files:
+    folder = filesystem.folder_of(path)
+    bad = cache.setdefault(folder, read_entries(folder)[1])
+    if os.path.basename(path) in bad:
+      problems.append((path, bad[os.path.basename(path)]))
+  return problems
 
 
 def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, str]]:
   """Returns `(path, problem)` for each file whose entry is missing, invalid or does not match.
 
+  Invalid entries (`bad_entries`) come first.
+
   Args:
     files: paths to check.
-    deep: also read every file: compare its md5 sum and record count with
-      the entry; otherwise sizes and value ranges only.
+    deep: also compare md5 sums (reads every file); otherwise sizes only.
   """
-  return [(problem.path, problem.text) for problem in _find_problems(files, deep=deep)]
-
-
-def _find_problems(files: Sequence[str], *, deep: bool) -> list[_Problem]:
-  problems = []
-  cache: dict[str, tuple[dict[str, FileEntry], dict[str, str]]] = {}
+  problems = bad_entries(files)
+  flagged = {path for path, _ in problems}
+  cache: dict[str, dict[str, FileEntry]] = {}
   for path in files:
+    if path in flagged:
+      continue
     folder = filesystem.folder_of(path)
-    entries, bad = cache.setdefault(folder, read_entries(folder))
-    name = os.path.basename(path)
-    entry = entries.get(name)
-    if name in bad:
-      problems.append(_Problem(path, bad[name], bad_value=True))
-      continue
-    if entry is None:
-      problems.append(_Problem(path, f"no entry in {metadata_path(folder)}"))
-      continue
+    entries = cache.setdefault(folder, read_metadata(folder))
+    entry = entries.get(os.path.basename(path))
     size = filesystem.getsize(path)
-    if entry.file_size != size:
-      problems.append(_Problem(path, f"size {size} bytes, metadata says {entry.file_size}"))
-      continue
-    # The file's own bytes say whether it is GZIP: `validate` is not told.
-    compression = sniff_compression(path)
-    impossible = impossible_count(entry, compression)
-    if impossible:
-      text = f"in {metadata_path(folder)}, files.{name}.total_records {impossible}"
-      problems.append(_Problem(path, text, bad_value=True))
-    elif deep:
-      problem = _deep_problem(path, entry, compression)
-      if problem:
-        problems.append(_Problem(path, problem))
+    if entry is None:
+      problems.append((path, f"no entry in {metadata_path(folder)}"))
+    elif entry.file_size != size:
+      problems.append((path, f"size {size} bytes, metadata says {entry.file_size}"))
+    elif deep and _md5(path) != entry.md5_hash:
+      problems.append((path, "md5 differs from the metadata (same size, changed content)"))
   return problems
 
 
-def _deep_problem(path: str, entry: FileEntry, compression: str) -> str:
-  """Reads the file once; returns how it differs from its entry, or ''."""
-  try:
-    found = scan_file(path, compression)
-  except UnreadableFileError as error:
-    if compression == "GZIP":  # An uncompressed file may start with the magic bytes by chance.
-      return _deep_problem(path, entry, "")
-    return f"not a readable TFRecord file ({error})"
-  if found.md5_hash != entry.md5_hash:
-    return "md5 differs from the metadata (same size, changed content)"
-  if found.total_records != entry.total_records:
-    return f"holds {found.total_records} records, metadata says {entry.total_records}"
-  return ""
+def _md5(path: str) -> str:
+  md5 = hashlib.md5(usedforsecurity=False)
+  with filesystem.open_file(path, "rb") as f:
+    while chunk := f.read(_CHUNK_BYTES):
+      md5.update(chunk)
+  return md5.hexdigest()
 
 
 def record_counts(files: Sequence[str], *, compression: str = "", auto_generate: bool = False) -> list[int]:
@@ -421,24 +426,24 @@ def record_counts(files: Sequence[str], *, compression: str = "", auto_generate:
       value, or its size changed (the message names the file, the metadata
       key and the command that fixes it), or a file is unreadable.
   """
-  problems = _find_problems(files, deep=False)
+  problems = check_files(files)
   if problems and auto_generate:
-    report = generate([problem.path for problem in problems], compression=compression, force=True)
+    report = generate([path for path, _ in problems], compression=compression, force=True)
     if report.unreadable:
       raise UserError(
         f"cannot read {report.unreadable[0]} as a TFRecord file (compression {compression!r}): it is "
         "truncated, corrupted or not TFRecord; list bad files with `deep utils validate PATTERN "
         "--deep-check`, or set the feeder's skip_corrupt_records: True"
       )
-    problems = _find_problems(files, deep=False)
+    problems = check_files(files)
   if problems:
-    path, problem, bad_value = problems[0]
-    folder = os.path.dirname(path)
+    path, problem = problems[0]
+    bad_value = bool(bad_entries([path]))
     what = "bad TFRecord metadata for" if bad_value else "TFRecord metadata does not cover"
     raise UserError(
       f"{what} {path}: {problem}"
       + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-      + f"; run {fix_command(folder, compression, force=bad_value)} "
+      + f"; run {fix_command(os.path.dirname(path), compression, force=bad_value)} "
       "or set the feeder's auto_generate_meta: True"
     )
   counts = []
