@@ -274,6 +274,21 @@ def impossible_count(entry: FileEntry, compression: str) -> str:
   return ""
 
 
+def bad_entries(files: Sequence[str]) -> list[tuple[str, str]]:
+  """Returns `(path, problem)` for each file whose entry holds an invalid or impossible value.
+
+  The problem names the metadata file and key (see `read_entries`).
+  """
+  cache: dict[str, dict[str, str]] = {}
+  problems = []
+  for path in files:
+    folder = filesystem.folder_of(path)
+    bad = cache.setdefault(folder, read_entries(folder)[1])
+    if os.path.basename(path) in bad:
+      problems.append((path, bad[os.path.basename(path)]))
+  return problems
+
+
 def write_metadata(folder: str, entries: dict[str, FileEntry]) -> None:
   """Writes the folder's metadata JSON atomically (a reader never sees half a file)."""
   data = {"version": VERSION, "files": {name: dataclasses.asdict(entries[name]) for name in sorted(entries)}}
@@ -359,21 +374,6 @@ def generate(
         on_file(path, outcome)
     write_metadata(folder, entries)
   return report
-
-
-def bad_entries(files: Sequence[str]) -> list[tuple[str, str]]:
-  """Returns `(path, problem)` for each file whose entry holds an invalid or impossible value.
-
-  The problem names the metadata file and key (see `read_entries`).
-  """
-  cache: dict[str, dict[str, str]] = {}
-  problems = []
-  for path in files:
-    folder = filesystem.folder_of(path)
-    bad = cache.setdefault(folder, read_entries(folder)[1])
-    if os.path.basename(path) in bad:
-      problems.append((path, bad[os.path.basename(path)]))
-  return problems
 
 
 def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, str]]:
