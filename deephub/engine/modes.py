@@ -121,14 +121,15 @@ def predict(config: ml_collections.ConfigDict, output_path: str) -> int:
       "train.predict_feeder.file_patterns and train.eval_feeder.file_patterns are empty; set one"
     )
   # Predicting needs the features only: unlabelled data must not fail on a missing label.
-  feeder = make_feeder({**section.to_dict(), "shuffle": False, "labels_map": {}}, where=key)
+  section = ml_collections.ConfigDict({**section.to_dict(), "labels_map": {}})
+  feeder = make_feeder({**section.to_dict(), "shuffle": False}, where=key)
   model, _ = restore_trained(config)
-  check_dense_features(model, feeder.dataset(epochs=1).element_spec, where=key)
 
   @tf.function
   def predict_batch(features):
     return model.predictions(model(features, training=False))
 
+  check_dense_features(model, feeder.dataset(epochs=1).element_spec, where=key)
   tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output_path)))
   # Written beside and renamed at the end, so a failed run leaves an earlier
   # predictions file whole.
