@@ -19,6 +19,15 @@ from deephub.errors import UserError
 # What yaml.safe_load may turn a value into; anything else (dates, for
 # example) keeps the user's text.
 _PLAIN_TYPES = (bool, int, float, type(None), list, dict)
+# Nesting levels a value may have: far more than any config needs, far fewer
+# than the ~1000 Python frames the parsers (and later the config writers)
+# spend one of per level.
+MAX_DEPTH = 64
+_OPENERS, _CLOSERS = "[{(", "]})"
+
+
+class NestingError(UserError):
+  """A value nests lists or dicts deeper than `MAX_DEPTH`, or repeats one through a YAML alias."""
 
 
 def parse_value(text: str) -> Any:
@@ -26,16 +35,71 @@ def parse_value(text: str) -> Any:
 
   Examples: '15' -> 15, '4.0' -> 4.0, '[1, "a"]' -> [1, 'a'], 'False' -> False,
   'true' -> True, 'null' -> None, 'data/train-*' -> 'data/train-*'.
+
+  Raises:
+    NestingError: the text nests brackets deeper than `MAX_DEPTH`, or parses
+      to a value that does (YAML block style nests without brackets).
   """
+  _check_depth(text, _bracket_depth(text))
   try:
-    return ast.literal_eval(text)
+    value = ast.literal_eval(text)
   except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-    pass
-  try:
-    value = yaml.safe_load(text)
-  except yaml.YAMLError:
-    return text
-  return value if isinstance(value, _PLAIN_TYPES) else text
+    try:
+      value = yaml.safe_load(text)
+    except yaml.YAMLError:
+      return text
+    except RecursionError:
+      _check_depth(text, MAX_DEPTH + 1)
+    if not isinstance(value, _PLAIN_TYPES):
+      return text
+  _check_depth(text, _value_depth(value))
+  return value
+
+
+def _check_depth(text: str, depth: int) -> None:
+  if depth > MAX_DEPTH:
+    shown = text if len(text) <= 24 else text[:20] + "..."
+    raise NestingError(
+      f"the value {shown!r} nests deeper than {MAX_DEPTH} levels; no config value needs that, flatten it"
+    )
+
+
+def _bracket_depth(text: str) -> int:
+  """The deepest bracket nesting in `text`, counted without parsing (so without recursion).
+
+  Brackets inside quotes count too: an over-estimate only for strings that
+  hold dozens of brackets.
+  """
+  depth = deepest = 0
+  for char in text:
+    if char in _OPENERS:
+      depth += 1
+      deepest = max(deepest, depth)
+    elif char in _CLOSERS:
+      depth = max(depth - 1, 0)
+  return deepest
+
+
+def _value_depth(value: Any) -> int:
+  """Nesting levels of lists, tuples and dicts in a parsed value, walked without recursion.
+
+  Raises:
+    NestingError: a list or dict appears twice, which only a YAML alias
+      makes: nested aliases expand exponentially once the config is written.
+  """
+  deepest, stack, seen = 0, [(value, 0)], set()
+  while stack:
+    item, depth = stack.pop()
+    if isinstance(item, (list, tuple, set, dict)):
+      if id(item) in seen:
+        raise NestingError("the value repeats a list or dict through a YAML alias (*name); write it out")
+      seen.add(id(item))
+      deepest = max(deepest, depth + 1)
+      if deepest > MAX_DEPTH:
+        break
+      children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+      stack.extend((child, depth + 1) for child in children)
+  return deepest
 
 
 def _coerce(key: str, current: Any, text: str) -> Any:
@@ -66,6 +130,8 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str
     current = section[leaf]
     try:
       section[leaf] = _coerce(key, current, text)
+    except NestingError as error:
+      raise UserError(f"-p {key}: {error}") from None
     except (TypeError, ValueError) as error:
       shown = type(current).__name__
       if not isinstance(current, ml_collections.ConfigDict):

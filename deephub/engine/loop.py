@@ -28,6 +28,7 @@ from deephub.errors import UserError
 from deephub.io import make_feeder, remote
 from deephub.io.distributed import distributed_dataset
 from deephub.models import build_model
+from deephub.models.base import check_dense_features
 
 # Periods the loop cannot run without (None is allowed for the others).
 _REQUIRED_COUNTS = ("steps_per_loop", "save_summary_steps")
@@ -115,6 +116,7 @@ def train_and_evaluate(
     model = build_model(
       config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
     )
+    check_dense_features(model, train_feeder.dataset(epochs=1).element_spec[0], where="train.train_feeder")
     model.build(
       train_feeder.dataset(epochs=1).element_spec[0]
     )  # Input-shaped variables, before the optimizer.

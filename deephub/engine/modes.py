@@ -8,7 +8,7 @@ and tests call the same code.
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import ml_collections
 import numpy as np
@@ -16,13 +16,14 @@ import tensorflow as tf
 from absl import logging
 
 from deephub.engine.checkpoint import CheckpointSaver, variable_entry
+from deephub.engine.run import explained_data_loss
 from deephub.engine.serving import ServingModule, write_saved_model
 from deephub.engine.steps import make_evaluate
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.models import build_model
-from deephub.models.base import Model
+from deephub.models.base import Model, check_dense_features
 
 # Export folder of `export(config)`: model_dir/export/<this>/<unix seconds>/.
 MANUAL_EXPORT_NAME = "manual"
@@ -119,6 +120,8 @@ def predict(config: ml_collections.ConfigDict, output_path: str) -> int:
     raise UserError(
       "train.predict_feeder.file_patterns and train.eval_feeder.file_patterns are empty; set one"
     )
+  # Predicting needs the features only: unlabelled data must not fail on a missing label.
+  section = ml_collections.ConfigDict({**section.to_dict(), "labels_map": {}})
   feeder = make_feeder({**section.to_dict(), "shuffle": False}, where=key)
   model, _ = restore_trained(config)
 
@@ -126,17 +129,52 @@ def predict(config: ml_collections.ConfigDict, output_path: str) -> int:
   def predict_batch(features):
     return model.predictions(model(features, training=False))
 
+  check_dense_features(model, feeder.dataset(epochs=1).element_spec, where=key)
   tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output_path)))
+  # Written beside and renamed at the end, so a failed run leaves an earlier
+  # predictions file whole.
+  partial = f"{output_path}.partial"
   count = 0
-  with tf.io.gfile.GFile(output_path, "w") as f:
-    for batch in feeder.dataset(epochs=1):
-      features = batch[0] if isinstance(batch, tuple) else batch
-      outputs = {name: value.numpy() for name, value in predict_batch(features).items()}
-      for row in _rows(outputs):
-        f.write(json.dumps(row) + "\n")
-        count += 1
+  try:
+    with tf.io.gfile.GFile(partial, "w") as f:
+      for features in _input_batches(feeder, key):
+        outputs = {name: value.numpy() for name, value in predict_batch(features).items()}
+        for row in _rows(outputs):
+          f.write(json.dumps(row) + "\n")
+          count += 1
+  except BaseException:
+    if tf.io.gfile.exists(partial):
+      tf.io.gfile.remove(partial)
+    raise
+  tf.io.gfile.rename(partial, output_path, overwrite=True)
   logging.info("Wrote %d predictions to %s", count, output_path)
   return count
+
+
+def _input_batches(feeder, where: str) -> Iterator[dict[str, tf.Tensor]]:
+  """The feeder's feature batches; a corrupted or unparsable record becomes a one-line UserError.
+
+  Only fetching a batch is guarded, so an error of the model is not taken
+  for one of the data.
+
+  Raises:
+    UserError: naming the file and byte offset of a corrupted record, or the
+      record that is not a tf.Example or lacks a feature.
+  """
+  batches = iter(feeder.dataset(epochs=1))
+  while True:
+    try:
+      with explained_data_loss(feeder, where):
+        batch = next(batches, None)
+    # UnicodeDecodeError: TensorFlow failed to format a parse error that
+    # quotes a record's non-UTF-8 bytes.
+    except (tf.errors.InvalidArgumentError, UnicodeDecodeError) as error:
+      if not hasattr(feeder, "explain_parse_error"):
+        raise
+      raise feeder.explain_parse_error(error, where) from None
+    if batch is None:
+      return
+    yield batch
 
 
 def _rows(outputs: Mapping[str, np.ndarray]) -> list[dict]:

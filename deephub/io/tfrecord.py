@@ -164,6 +164,14 @@ class TFRecordExamplesFeeder:
     """Raises a UserError when the first record does not match the maps."""
     validation.check_schema(self.files, self._maps, compression=self.compression, where=where)
 
+  def explain_parse_error(self, error: Exception, where: str) -> UserError:
+    """Returns a UserError naming the first record that the maps cannot parse (reads the files)."""
+    from deephub.io import parse_errors  # Only this error path needs it.
+
+    return parse_errors.explain_parse_error(
+      self.files, self._spec, compression=self.compression, where=where, error=error
+    )
+
   def scan(self) -> list[validation.FileScan]:
     """Reads every file once; reports records and corrupted files.
 

@@ -8,15 +8,23 @@ loop, the step counter and the files.
 
 import abc
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
+
+from deephub.errors import UserError
 
 Tensors = Mapping[str, tf.Tensor]
 
 
 class Model(abc.ABC):
   """Base class of registry models; subclasses take their config params as kwargs."""
+
+  # True in a model whose `__call__` takes SparseTensor features (from a
+  # VarLenFeature); the engine refuses such features for the others, which
+  # would fail deep inside tracing (see `check_dense_features`).
+  accepts_sparse_features: ClassVar[bool] = False
 
   def __init__(self, *, feature_names: Sequence[str], label_names: Sequence[str]):
     """Args:
@@ -76,3 +84,25 @@ class Model(abc.ABC):
   def named_variables(self) -> dict[str, tf.Variable]:
     """Every network variable by its path (`toy/w1`), the checkpoint key."""
     return {variable.path: variable for variable in self.network.weights}
+
+
+def check_dense_features(model: Model, feature_specs: Mapping[str, tf.TypeSpec], *, where: str) -> None:
+  """Refuses sparse or ragged features for a model that takes dense tensors only.
+
+  Args:
+    model: the model the features go to.
+    feature_specs: the feeder's batched feature specs by name.
+    where: config path of the feeder, for the message.
+
+  Raises:
+    UserError: naming the first sparse feature and what to do.
+  """
+  if model.accepts_sparse_features:
+    return
+  for name, spec in feature_specs.items():
+    if isinstance(spec, (tf.SparseTensorSpec, tf.RaggedTensorSpec)):
+      raise UserError(
+        f"{where}.features_map.{name} is a VarLenFeature (a SparseTensor per batch), but "
+        f"{type(model).__name__} takes dense features only; make it a FixedLenFeature with a shape "
+        "(or FixedLenSequenceFeature), or use a model that sets accepts_sparse_features = True"
+      )

@@ -163,3 +163,44 @@ def test_metadata_module_does_not_import_tensorflow():
   code = "import sys, deephub.io.metadata; print('tensorflow' in sys.modules)"
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+  "records, size, compression, possible",
+  [
+    (31, 510, "", True),
+    (32, 510, "", False),  # 32 records need 512 bytes of framing.
+    (0, 510, "", False),  # A non-empty uncompressed file holds a record.
+    (0, 0, "", True),
+    (0, 20, "GZIP", True),  # An empty gzip stream.
+    (1032 * 100 // 16, 100, "GZIP", True),
+    (1032 * 100 // 16 + 1, 100, "GZIP", False),  # Beyond deflate's 1032:1.
+  ],
+)
+def test_impossible_count(records, size, compression, possible):
+  problem = metadata.impossible_count(metadata.FileEntry(records, size, "0" * 32), compression)
+  assert (problem == "") == possible, problem
+
+
+@pytest.mark.parametrize(
+  "entry, problem",
+  [
+    ({"total_records": True, "file_size": 1, "md5_hash": "0" * 32}, ".total_records is True (bool)"),
+    ({"total_records": 1, "file_size": 1.0, "md5_hash": "0" * 32}, ".file_size is 1.0 (float)"),
+    ({"total_records": 1, "file_size": 2**63, "md5_hash": "0" * 32}, ".file_size is 9223372036854775808,"),
+    ({"total_records": 10**50, "file_size": 1, "md5_hash": "0" * 32}, "is a 51-digit number"),
+    ({"total_records": 1, "file_size": 1, "md5_hash": 5}, ".md5_hash is 5, not 32 lowercase hex"),
+    ({"total_records": 1, "file_size": 1}, " has no key 'md5_hash'"),
+    ({"total_records": 1, "file_size": 1, "md5_hash": "0" * 32, "x": 1}, " has an unknown key 'x'"),
+    ([1, 2], " is [1, 2] (list), not an object"),
+  ],
+)
+def test_read_entries_sets_bad_entries_apart(tmp_path, entry, problem):
+  good = {"total_records": 3, "file_size": 60, "md5_hash": "a" * 32}
+  (tmp_path / metadata.METADATA_FILENAME).write_text(
+    json.dumps({"version": 1, "files": {"good": good, "bad": entry}})
+  )
+  entries, bad = metadata.read_entries(str(tmp_path))
+  assert entries == {"good": metadata.FileEntry(**good)}
+  assert bad["bad"].startswith(f"in {tmp_path / metadata.METADATA_FILENAME}, files.bad")
+  assert problem in bad["bad"]
