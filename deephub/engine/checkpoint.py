@@ -165,7 +165,7 @@ class CheckpointSaver:
         checkpoint_prefixes=[temp_prefix], destination_prefix=prefix + bundle, delete_old_dirs=True
       )
     # Only older checkpoints: a newer one (damaged, or another writer's) is never pruned.
-    listed = [p for p in self._listed() if (checkpoint_files.step_of(p) or -1) < step]
+    listed = [p for p in self._listed() if checkpoint_files.rank(p) < step]
     kept = listed[-(self.keep_checkpoint_max - 1) :] if self.keep_checkpoint_max > 1 else []
     kept.append(name)
     # The state file is replaced atomically, and only after every bundle is complete.
@@ -233,6 +233,8 @@ class CheckpointSaver:
     for bundle, bundle_keys in self._bundles(wanted).items():
       path = prefix + bundle
       side = bundle != "" and all(self.entries[k].optional for k in bundle_keys)
+      if side and not _exists(path):  # An Estimator's checkpoint, or a save killed between bundles.
+        logging.info("%s has no %s bundle: the train input starts its epoch over", prefix, bundle)
       try:
         values.update(self._read_bundle(prefix, path, bundle_keys))
       except tf.errors.OpError as error:
@@ -294,15 +296,17 @@ class CheckpointSaver:
       tf.io.gfile.remove(path)
 
   def _listed(self) -> list[str]:
-    """Checkpoint names the state file tracks, oldest first, relative to model_dir.
+    """Checkpoint names the state file tracks, and the one restored, oldest first.
 
     When the state file is unreadable, the complete checkpoints on disk.
     """
     state = checkpoint_files.read_state(self.model_dir)
     if state.problem:
       return checkpoint_files.complete(self.model_dir)
-    names = [os.path.basename(p) for p in state.listed]
-    return sorted(names, key=lambda n: checkpoint_files.step_of(n) or -1)
+    names = {os.path.basename(p) for p in state.listed}
+    if self._current is not None and os.path.dirname(self._current) == self.model_dir:
+      names.add(os.path.basename(self._current))  # Restored from disk though the state file missed it.
+    return sorted(names, key=checkpoint_files.rank)
 
   def _set_aside_damaged(self, name: str) -> None:
     """Moves files of an earlier checkpoint `name` out of the way of a new save of it.

@@ -50,6 +50,12 @@ def step_of(name: str) -> int | None:
   return int(match.group(1)) if match else None
 
 
+def rank(name: str) -> int:
+  """The step of `name` for sorting; an unnumbered name ranks below step 0."""
+  step = step_of(name)
+  return -1 if step is None else step
+
+
 def read_state(model_dir: str) -> StateFile:
   """Parses `model_dir/checkpoint` without raising; a damaged file gets a `problem`."""
   path = os.path.join(model_dir, STATE_FILE)
@@ -103,13 +109,13 @@ def candidates(model_dir: str, state: StateFile | None = None) -> list[str]:
   prefixes = {os.path.join(model_dir, name) for name in on_disk(model_dir)}
   prefixes.update(_resolve(model_dir, name) for name in state.listed)
   # Unnumbered names (only possible through the state file) rank below every step.
-  return sorted(prefixes, key=lambda p: (step_of(p) if step_of(p) is not None else -1, p), reverse=True)
+  return sorted(prefixes, key=lambda p: (rank(p), p), reverse=True)
 
 
 def complete(model_dir: str) -> list[str]:
   """Names of the checkpoints on disk that have an index, oldest first (no read check)."""
   names = [name for name, files in on_disk(model_dir).items() if f"{name}.index" in files]
-  return sorted(names, key=step_of)
+  return sorted(names, key=rank)
 
 
 def missing_files(prefix: str) -> str | None:
