@@ -243,7 +243,7 @@ class CheckpointSaver:
         logging.warning(
           "%s is damaged (%s): resuming the weights of %s, the train input starts its epoch over",
           os.path.basename(path),
-          checkpoint_files._first_line(error.message),
+          checkpoint_files.first_line(error.message),
           os.path.basename(prefix),
         )
     return values

@@ -68,7 +68,7 @@ def read_state(model_dir: str) -> StateFile:
   except UnicodeDecodeError:
     return StateFile(exists=True, problem="not text (random bytes?)")
   except tf.errors.OpError as error:
-    return StateFile(exists=True, problem=_first_line(error.message))
+    return StateFile(exists=True, problem=first_line(error.message))
   latest, listed = None, []
   for number, line in enumerate(text.splitlines(), 1):
     if not line.strip():
@@ -167,7 +167,7 @@ def restore_newest(model_dir: str, read: Callable[[str], _T], *, what: str, fix:
       try:
         value = read(prefix)
       except tf.errors.OpError as error:
-        reason = _first_line(error.message)
+        reason = first_line(error.message)
       else:
         if passed:
           logging.warning(
@@ -183,7 +183,7 @@ def restore_newest(model_dir: str, read: Callable[[str], _T], *, what: str, fix:
   raise UserError(f"{what}: no checkpoint in {model_dir} is readable: {listing}; {fix}")
 
 
-def _first_line(message: str) -> str:
+def first_line(message: str) -> str:
   """An OpError's message without TF's op-context prefix, short enough for one line."""
   line = (message or "").strip().splitlines()[0] if (message or "").strip() else "unreadable"
   line = re.sub(r"^\{\{[^}]*\}\}\s*", "", line)  # {{function_node __wrapped__RestoreV2...}}

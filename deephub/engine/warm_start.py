@@ -90,7 +90,7 @@ def read_source(
     return prefix, read(prefix)
   except tf.errors.OpError as error:
     raise UserError(
-      f"{_KEY}: checkpoint {prefix} is damaged ({checkpoint_files._first_line(error.message)}); {_FIX}"
+      f"{_KEY}: checkpoint {prefix} is damaged ({checkpoint_files.first_line(error.message)}); {_FIX}"
     ) from None
 
 
