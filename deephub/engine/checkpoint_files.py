@@ -106,8 +106,10 @@ def on_disk(model_dir: str) -> dict[str, list[str]]:
 def candidates(model_dir: str, state: StateFile | None = None) -> list[str]:
   """Checkpoint prefixes on disk or named by the state file, newest step first."""
   state = state if state is not None else read_state(model_dir)
-  prefixes = {os.path.join(model_dir, name) for name in on_disk(model_dir)}
-  prefixes.update(_resolve(model_dir, name) for name in state.listed)
+  found = on_disk(model_dir)
+  prefixes = {os.path.join(model_dir, name) for name in found}
+  # Estimators write absolute paths: a copied model_dir's own files win over the old location.
+  prefixes.update(_resolve(model_dir, name) for name in state.listed if os.path.basename(name) not in found)
   # Unnumbered names (only possible through the state file) rank below every step.
   return sorted(prefixes, key=lambda p: (rank(p), p), reverse=True)
 

@@ -193,3 +193,16 @@ def test_temp_names_are_unique_per_save(tmp_path, monkeypatch):
   os.remove(tmp_path / "checkpoint")
   save_steps(CheckpointSaver(str(tmp_path), entries), step, (1,))
   assert len(set(seen)) == 2 and all(f"_{os.getpid()}_" in p for p in seen)
+
+
+def test_candidates_union_disk_and_state_file_newest_first(tmp_path):
+  for name in ("model.ckpt-5.index", "model.ckpt-5.data-00000-of-00001", "model.ckpt-12.data-00000-of-00001"):
+    (tmp_path / name).write_bytes(b"")
+  # An Estimator's absolute path from where the model_dir used to be, and one only the state file knows.
+  (tmp_path / "checkpoint").write_text(
+    'model_checkpoint_path: "/old/place/model.ckpt-5"\nall_model_checkpoint_paths: "model.ckpt-9"\n'
+  )
+  assert checkpoint_files.candidates(str(tmp_path)) == [str(tmp_path / f"model.ckpt-{s}") for s in (12, 9, 5)]
+  assert checkpoint_files.missing_files(str(tmp_path / "model.ckpt-12")) == "no model.ckpt-12.index"
+  assert "no files" in checkpoint_files.missing_files(str(tmp_path / "model.ckpt-9"))
+  assert checkpoint_files.missing_files(str(tmp_path / "model.ckpt-5")) is None
