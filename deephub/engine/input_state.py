@@ -44,12 +44,9 @@ def iterator_entry(iterator) -> Entry | None:
   def assign(value: tf.Tensor) -> None:
     try:
       tf.raw_ops.DeserializeIterator(resource_handle=resource, serialized=value)
-    except (
-      tf.errors.InvalidArgumentError,
-      tf.errors.NotFoundError,
-      tf.errors.FailedPreconditionError,
-    ) as error:
-      # The config changed the pipeline (files, batch size): start the epoch over.
+    except tf.errors.OpError as error:
+      # The config changed the pipeline (files, batch size), or the saved state
+      # is damaged (checkpoints carry no checksum check): start the epoch over.
       logging.warning(
         "Could not restore the train input position (%s); the epoch starts over",
         error.message.splitlines()[0][:200],

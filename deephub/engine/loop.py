@@ -1,10 +1,11 @@
 """train_and_evaluate: builds a run and drives it; what tests, benchmarks and the CLI call.
 
 Python owns the outer loop (`run.Run`); each iteration runs `steps_per_loop`
-steps in one compiled call (`steps.py`), then does the host work. Resume
-order: restore the newest checkpoint in model_dir (weights, optimizer state,
-global_step, input position), else warm-start a fresh one, then continue the
-schedule from that step.
+steps in one compiled call (`steps.py`), then does the host work. The chief
+holds the model_dir lock for the whole run (model_dir_lock.py). Resume
+order: restore the newest checkpoint in model_dir that reads (weights,
+optimizer state, global_step, input position), passing over damaged ones,
+else warm-start a fresh one, then continue the schedule from that step.
 """
 
 import time
@@ -16,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from deephub import variants
-from deephub.engine import distribute, precision, preemption
+from deephub.engine import distribute, model_dir_lock, precision, preemption
 from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.exporters import Exporters
 from deephub.engine.input_state import INPUT_STATE_KEY, iterator_entry
@@ -75,7 +76,8 @@ def train_and_evaluate(
     when the variant has no eval feeder.
 
   Raises:
-    UserError: invalid config or data.
+    UserError: invalid config or data, another trainer holds model_dir, or
+      model_dir holds checkpoints of which none reads.
     NonFiniteLossError: the loss or a gradient became NaN or Inf.
   """
   train = config.train
@@ -87,6 +89,15 @@ def train_and_evaluate(
     {"model.model_dir": model_dir, "train.warm_start_check_point": train.warm_start_check_point}
   )
   placement = distribute.make_placement(config.runtime)  # First: it may configure the TF runtime.
+  # Before anything is written into model_dir, until the last file is.
+  with model_dir_lock.hold(model_dir, chief=placement.is_chief):
+    return _train(config, placement, clock)
+
+
+def _train(config: ml_collections.ConfigDict, placement, clock: Callable[[], float]) -> dict[str, float]:
+  """The body of train_and_evaluate, run while the chief holds the model_dir lock."""
+  train = config.train
+  model_dir = config.model.model_dir
   precision.set_policy(config.runtime.mixed_precision)
   keras.utils.set_random_seed(config.runtime.seed)
   if placement.is_chief:  # Only the chief writes into model_dir.
@@ -141,9 +152,8 @@ def train_and_evaluate(
   saver = CheckpointSaver(model_dir, entries, keep_checkpoint_max=train.keep_checkpoint_max)
   if placement.is_chief:
     saver.remove_partial_saves()
-  latest = saver.latest()
+  latest = saver.restore_newest(what="resume")
   if latest:
-    saver.restore(latest)
     logging.info("Resuming from %s at global_step %d", latest, int(global_step.numpy()))
   else:  # Warm start applies to a fresh model_dir only, as in Estimator.
     warm_start(train, variables)

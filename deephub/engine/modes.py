@@ -1,7 +1,9 @@
 """The modes that use a trained model_dir without training: evaluate, export, predict.
 
-Each restores the newest checkpoint of `config.model.model_dir` into the
-model (weights and global_step only; optimizer state is not needed) and is
+Each restores the newest checkpoint of `config.model.model_dir` that reads
+into the model (weights and global_step only; optimizer state is not
+needed), passing over damaged ones with a warning, and takes no lock: it can
+run beside a trainer writing into the same model_dir. Each is
 a plain function, so `python -m deephub.train --mode=...`, the `deep` CLI
 and tests call the same code.
 """
@@ -49,12 +51,11 @@ def restore_trained(config: ml_collections.ConfigDict) -> tuple[Model, int]:
   entries = {name: variable_entry(v) for name, v in model.named_variables().items()}
   entries["global_step"] = variable_entry(global_step)
   saver = CheckpointSaver(model_dir, entries)
-  latest = saver.latest()
+  latest = saver.restore_newest(what="restore")
   if latest is None:
     raise UserError(
       f"model_dir {model_dir} holds no checkpoint; train the variant first or fix model.model_dir"
     )
-  saver.restore(latest)
   logging.info("Restored %s (global_step %d)", latest, int(global_step))
   return model, int(global_step)
 

@@ -3,35 +3,95 @@
 Mirrors `tf.estimator.WarmStartSettings` with a single regex: only trainable
 variables whose name matches (`re.match`, as TF1 collections did) are
 copied, optimizer state and `global_step` are not, and it happens only when
-model_dir has no checkpoint of its own yet (the caller checks that).
+model_dir has no checkpoint of its own yet (the caller checks that). A
+source folder gives its newest checkpoint that reads; damaged newer ones are
+passed over with a warning, as on resume.
 """
 
 import re
 from collections.abc import Mapping
 
 import ml_collections
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from deephub.engine import checkpoint_files
 from deephub.errors import UserError
 
+_KEY = "train.warm_start_check_point"
 
-def resolve_checkpoint(path: str, *, key: str = "train.warm_start_check_point") -> str:
+
+def resolve_checkpoint(path: str, *, key: str = _KEY) -> str:
   """Returns the checkpoint prefix for a checkpoint prefix or a model_dir.
 
+  A folder gives its newest checkpoint whose index reads; `read_source`
+  also reads the tensors.
+
   Raises:
-    UserError: the folder holds no checkpoint, or no checkpoint has that prefix.
+    UserError: the folder holds no readable checkpoint, or no checkpoint has that prefix.
   """
   if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest is None:
+    found = checkpoint_files.restore_newest(
+      path, lambda prefix: tf.train.load_checkpoint(prefix), what=key, fix=_FIX
+    )
+    if found is None:
       raise UserError(f"{key}: folder {path} holds no checkpoint; point it at a trained model_dir")
-    return latest
+    return found.prefix
   if not tf.io.gfile.exists(f"{path}.index"):
     raise UserError(
       f"{key}: no checkpoint {path} (no {path}.index); use a model_dir or a model.ckpt-N prefix"
     )
   return path
+
+
+_FIX = "point train.warm_start_check_point at a readable checkpoint"
+
+
+def read_source(
+  path: str, names: Mapping[str, str], variables: Mapping[str, tf.Variable]
+) -> tuple[str, dict]:
+  """Reads the warm-start tensors {variable name: value} from a checkpoint prefix or folder.
+
+  A folder gives its newest checkpoint whose selected tensors read; a
+  damaged one is passed over with a warning. A prefix must read itself.
+
+  Returns:
+    The checkpoint prefix and the values by variable name.
+
+  Raises:
+    UserError: nothing readable there, or a selected tensor is missing or
+      has another shape.
+  """
+
+  def read(prefix: str) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    for name, source in names.items():
+      if source not in shapes:
+        raise UserError(
+          f"warm start: {prefix} has no {source!r} for variable {name!r}; map it with "
+          f"train.warm_start_var_name_map or narrow train.warm_start_variables_regex"
+        )
+      if list(shapes[source]) != list(variables[name].shape):
+        raise UserError(
+          f"warm start: {source!r} in {prefix} has shape {shapes[source]}, variable {name!r} "
+          f"{list(variables[name].shape)}; narrow train.warm_start_variables_regex"
+        )
+    return {name: reader.get_tensor(source) for name, source in names.items()}
+
+  if tf.io.gfile.isdir(path):
+    found = checkpoint_files.restore_newest(path, read, what=_KEY, fix=_FIX)
+    if found is None:
+      raise UserError(f"{_KEY}: folder {path} holds no checkpoint; point it at a trained model_dir")
+    return found.prefix, found.value
+  prefix = resolve_checkpoint(path)
+  try:
+    return prefix, read(prefix)
+  except tf.errors.OpError as error:
+    raise UserError(
+      f"{_KEY}: checkpoint {prefix} is damaged ({checkpoint_files.first_line(error.message)}); {_FIX}"
+    ) from None
 
 
 def select(
@@ -80,23 +140,10 @@ def warm_start(train: ml_collections.ConfigDict, variables: Mapping[str, tf.Vari
   """
   if not train.warm_start_check_point:
     return {}
-  prefix = resolve_checkpoint(train.warm_start_check_point)
   names = select(variables, train.warm_start_variables_regex, dict(train.warm_start_var_name_map))
-  reader = tf.train.load_checkpoint(prefix)
-  shapes = reader.get_variable_to_shape_map()
-  for name, source in names.items():
-    if source not in shapes:
-      raise UserError(
-        f"warm start: {prefix} has no {source!r} for variable {name!r}; map it with "
-        f"train.warm_start_var_name_map or narrow train.warm_start_variables_regex"
-      )
-    if list(shapes[source]) != list(variables[name].shape):
-      raise UserError(
-        f"warm start: {source!r} in {prefix} has shape {shapes[source]}, variable {name!r} "
-        f"{list(variables[name].shape)}; narrow train.warm_start_variables_regex"
-      )
-  for name, source in names.items():
-    variables[name].assign(tf.cast(reader.get_tensor(source), variables[name].dtype))
+  prefix, values = read_source(train.warm_start_check_point, names, variables)
+  for name, value in values.items():
+    variables[name].assign(tf.cast(value, variables[name].dtype))
   skipped = sorted(set(variables) - set(names))
   logging.info(
     "Warm-started from %s: %s",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from deephub.engine import checkpoint_files
 from deephub.engine.checkpoint import CheckpointSaver, optimizer_entries, variable_entry
 from deephub.errors import UserError
 
@@ -120,3 +121,88 @@ def test_non_finite_values_are_never_written(tmp_path):
     saver.save(2)
   assert saver.latest().endswith("model.ckpt-1")
   assert not [name for name in os.listdir(tmp_path) if "ckpt-2" in name]
+
+
+@pytest.mark.parametrize(
+  "text, latest, listed, problem",
+  [
+    (b'model_checkpoint_path: "model.ckpt-2"\nall_model_checkpoint_paths: "model.ckpt-1"\n'
+     b'all_model_checkpoint_paths: "model.ckpt-2"\nall_model_checkpoint_timestamps: 1.5e9\n'
+     b"last_preserved_timestamp: 1700000000.25\n", "model.ckpt-2", ("model.ckpt-1", "model.ckpt-2"), None),
+    (b'model_checkpoint_path: "model.ckpt-7"\n', "model.ckpt-7", ("model.ckpt-7",), None),
+    (b"", None, (), "empty"),
+    (b"hello world\n", None, (), "line 1 is not CheckpointState text"),
+    (b'all_model_checkpoint_paths: "model.ckpt-1"\n', None, (), "names no model_checkpoint_path"),
+    (b"\xa4\x00\xff", None, (), "not text (random bytes?)"),
+  ],
+)  # fmt: skip
+def test_read_state_never_raises(tmp_path, text, latest, listed, problem):
+  (tmp_path / "checkpoint").write_bytes(text)
+  state = checkpoint_files.read_state(str(tmp_path))
+  assert (state.latest, state.listed, state.problem) == (latest, listed, problem)
+
+
+def save_steps(saver, step_variable, steps):
+  for n in steps:
+    step_variable.assign(n)
+    saver.save(n)
+
+
+def test_pruning_after_a_fallback_keeps_newer_damaged_and_restored_checkpoints(tmp_path):
+  _, _, step, entries = setup_state()
+  save_steps(CheckpointSaver(str(tmp_path), entries, keep_checkpoint_max=3), step, (10, 20, 30))
+  os.remove(tmp_path / "model.ckpt-30.index")
+  saver = CheckpointSaver(str(tmp_path), entries, keep_checkpoint_max=2)
+  assert saver.restore_newest() == str(tmp_path / "model.ckpt-20")
+  assert int(step) == 20
+  save_steps(saver, step, (25,))
+  names = sorted(p for p in os.listdir(tmp_path) if "ckpt" in p)
+  assert names == [
+    "model.ckpt-20.data-00000-of-00001", "model.ckpt-20.index",  # Restored from: kept.
+    "model.ckpt-25.data-00000-of-00001", "model.ckpt-25.index",
+    "model.ckpt-30.data-00000-of-00001",  # Newer and damaged: never pruned.
+  ]  # fmt: skip
+  assert checkpoint_files.read_state(str(tmp_path)).listed == ("model.ckpt-20", "model.ckpt-25")
+
+
+def test_state_file_never_moves_to_an_older_step(tmp_path):
+  _, _, step, entries = setup_state()
+  first = CheckpointSaver(str(tmp_path), entries)
+  save_steps(first, step, (10,))
+  second = CheckpointSaver(str(tmp_path), entries)
+  second.restore_newest()
+  save_steps(first, step, (30,))  # Another writer in the same model_dir moves on.
+  step.assign(20)
+  with pytest.raises(UserError, match="names model.ckpt-30, newer than this run's step 20: another trainer"):
+    second.save(20)
+  assert checkpoint_files.read_state(str(tmp_path)).latest == "model.ckpt-30"
+
+
+def test_temp_names_are_unique_per_save(tmp_path, monkeypatch):
+  _, _, step, entries = setup_state()
+  seen = []
+  merge = tf.raw_ops.MergeV2Checkpoints
+
+  def spy(**kwargs):
+    seen.append(kwargs["checkpoint_prefixes"][0])
+    return merge(**kwargs)
+
+  monkeypatch.setattr(tf.raw_ops, "MergeV2Checkpoints", spy)
+  saver = CheckpointSaver(str(tmp_path), entries)
+  save_steps(saver, step, (1,))
+  os.remove(tmp_path / "checkpoint")
+  save_steps(CheckpointSaver(str(tmp_path), entries), step, (1,))
+  assert len(set(seen)) == 2 and all(f"_{os.getpid()}_" in p for p in seen)
+
+
+def test_candidates_union_disk_and_state_file_newest_first(tmp_path):
+  for name in ("model.ckpt-5.index", "model.ckpt-5.data-00000-of-00001", "model.ckpt-12.data-00000-of-00001"):
+    (tmp_path / name).write_bytes(b"")
+  # An Estimator's absolute path from where the model_dir used to be, and one only the state file knows.
+  (tmp_path / "checkpoint").write_text(
+    'model_checkpoint_path: "/old/place/model.ckpt-5"\nall_model_checkpoint_paths: "model.ckpt-9"\n'
+  )
+  assert checkpoint_files.candidates(str(tmp_path)) == [str(tmp_path / f"model.ckpt-{s}") for s in (12, 9, 5)]
+  assert checkpoint_files.missing_files(str(tmp_path / "model.ckpt-12")) == "no model.ckpt-12.index"
+  assert "no files" in checkpoint_files.missing_files(str(tmp_path / "model.ckpt-9"))
+  assert checkpoint_files.missing_files(str(tmp_path / "model.ckpt-5")) is None
