@@ -163,7 +163,7 @@ def train_and_evaluate(
       strategy=placement.strategy,
       summary_steps=train.save_summary_steps,
     ),
-    evaluate=make_evaluate(model),
+    evaluate=make_evaluate(model, batches_per_call=train.steps_per_loop),
     exporters=Exporters(
       train.exporters,
       model=model,
