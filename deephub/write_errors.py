@@ -19,13 +19,13 @@ from deephub.errors import UserError
 
 # errno -> (what went wrong, what to do); each is a property of the destination.
 _FULL = "free space there"
-_UNWRITABLE = "make it writable or set model.model_dir to a writable folder"
+_READ_ONLY_FIX = "mount it writable or set model.model_dir to a writable folder"
 _CAUSES = {
   errno.ENOSPC: ("no space left on the device", _FULL),
   errno.EDQUOT: ("the disk quota is exceeded", _FULL),
-  errno.EROFS: ("the file system is read-only", _UNWRITABLE),
-  errno.EACCES: ("permission denied", _UNWRITABLE),
-  errno.EPERM: ("permission denied", _UNWRITABLE),
+  errno.EROFS: ("the file system is read-only", _READ_ONLY_FIX),
+  errno.EACCES: ("permission denied", "fix its permissions (model.model_dir must be writable)"),
+  errno.EPERM: ("permission denied", "fix its permissions (model.model_dir must be writable)"),
   errno.ENOTDIR: ("it or a folder above it is a file", "set model.model_dir to a folder"),
 }
 # TensorFlow's own wording when a folder to create is a file.

@@ -121,7 +121,7 @@ def test_read_only_model_dir_is_one_line(tmp_path):
   assert_no_traceback(stderr)
   assert ours(stderr)[1:] == [
     f"deephub: error: cannot write {mount}/model/config.json: the file system is read-only; {mount}/model "
-    "holds no checkpoint yet; make it writable or set model.model_dir to a writable folder, then rerun the "
+    "holds no checkpoint yet; mount it writable or set model.model_dir to a writable folder, then rerun the "
     "same command"
   ]
 
