@@ -117,6 +117,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.validation_steps = optional(int)
   # Train steps run inside one compiled loop between host-side work
   # (logging, checkpoints); larger means less per-step Python overhead.
+  # Evaluation runs this many batches per compiled call; SIGTERM and Ctrl-C
+  # are acted on between loops and between those calls.
   config.train.steps_per_loop = 100
   # Log progress (step, loss, steps/s, ETA) on crossing this step count.
   config.train.log_step_count_steps = 100

@@ -27,3 +27,13 @@ def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:
     last = name.rsplit(".", 1)[-1]
     matches = [c for c in candidates if c.rsplit(".", 1)[-1] == last][:n] or candidates[:n]
   return ", ".join(repr(m) for m in matches) if matches else "(none)"
+
+
+class Interrupted(Exception):
+  """Work that has nothing to checkpoint (an evaluation, an export) was stopped by a signal."""
+
+  def __init__(self, signum: int):
+    import signal
+
+    super().__init__(f"stopped by {signal.Signals(signum).name}")
+    self.signum = signum

@@ -65,13 +65,14 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> list[
     cli_support.exit_with(error)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
+  """Runs the mode; returns its exit code (a stop signal's, see `launch.run_mode`)."""
   if len(argv) > 1:
     cli_support.exit_with(UserError(f"unexpected arguments {argv[1:]}; pass settings as --config.KEY=VALUE"))
   name = FLAGS.variant or os.path.splitext(os.path.basename(FLAGS["config"].config_filename))[0]
   try:
-    launch.run_mode(FLAGS.config, name, FLAGS.mode, predictions_path=FLAGS.predictions_path)
-  except UserError as error:
+    return launch.run_mode(FLAGS.config, name, FLAGS.mode, predictions_path=FLAGS.predictions_path)
+  except UserError as error:  # Also NonFiniteLossError and a full or read-only model_dir.
     cli_support.exit_with(error)
 
 

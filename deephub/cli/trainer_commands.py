@@ -65,7 +65,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
   )
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace) -> int:
   from deephub import launch
   from deephub.cli import gpus
 
@@ -74,7 +74,7 @@ def _train(args: argparse.Namespace) -> None:
   if args.gpu_device_id:
     # CUDA_VISIBLE_DEVICES now holds exactly the chosen GPUs: train on all of them.
     config.runtime.gpus = "all"
-  launch.train_variant(config, args.variant)
+  return launch.run_mode(config, args.variant, "train")
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,10 +88,12 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _mode(mode: str):
-  def run(args: argparse.Namespace) -> None:
+  def run(args: argparse.Namespace) -> int:
     from deephub import launch
 
-    launch.run_mode(resolve_config(args), args.variant, mode, predictions_path=getattr(args, "output", None))
+    return launch.run_mode(
+      resolve_config(args), args.variant, mode, predictions_path=getattr(args, "output", None)
+    )
 
   return run
 

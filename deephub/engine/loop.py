@@ -175,7 +175,7 @@ def _train(config: ml_collections.ConfigDict, placement, clock: Callable[[], flo
       strategy=placement.strategy,
       summary_steps=train.save_summary_steps,
     ),
-    evaluate=make_evaluate(model),
+    evaluate=make_evaluate(model, batches_per_call=train.steps_per_loop),
     exporters=Exporters(
       train.exporters,
       model=model,

@@ -17,12 +17,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from deephub.engine import preemption
 from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.run import explained_data_loss
 from deephub.engine.serving import ServingModule, write_saved_model
 from deephub.engine.steps import make_evaluate
 from deephub.engine.summaries import ScalarWriter
-from deephub.errors import UserError
+from deephub.errors import Interrupted, UserError
 from deephub.io import make_feeder
 from deephub.models import build_model
 from deephub.models.base import Model, check_dense_features
@@ -60,20 +61,28 @@ def restore_trained(config: ml_collections.ConfigDict) -> tuple[Model, int]:
   return model, int(global_step)
 
 
+@preemption.handles_sigterm
 def evaluate(config: ml_collections.ConfigDict) -> dict[str, float]:
   """Evaluates the newest checkpoint on `train.eval_feeder` and writes the scalars to `eval/`.
+
+  SIGTERM or Ctrl-C stops the pass between chunks of batches, with nothing written.
 
   Returns:
     `loss` and the model's metrics, means over one pass, plus `global_step`.
 
   Raises:
     UserError: no checkpoint, or no eval feeder files.
+    Interrupted: a stop signal ended the pass early.
   """
   if not config.train.eval_feeder.file_patterns:
     raise UserError("train.eval_feeder.file_patterns is empty; set it to the files to evaluate on")
   feeder = make_feeder(config.train.eval_feeder, where="train.eval_feeder")
   model, step = restore_trained(config)
-  scalars = {k: float(v) for k, v in make_evaluate(model)(feeder.dataset(epochs=1)).items()}
+  evaluator = make_evaluate(model, batches_per_call=config.train.steps_per_loop)
+  results = evaluator(feeder.dataset(epochs=1), should_stop=preemption.requested)
+  if results is None:
+    raise Interrupted(preemption.received_signal())
+  scalars = {k: float(v) for k, v in results.items()}
   writer = ScalarWriter(os.path.join(config.model.model_dir, "eval"))
   writer.write_scalars(step, scalars)
   writer.close()

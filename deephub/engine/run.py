@@ -9,6 +9,7 @@ early stopping, preemption and logging. `loop.train_and_evaluate` builds it.
 import contextlib
 import math
 import os
+import signal
 from collections.abc import Callable
 
 import numpy as np
@@ -22,10 +23,16 @@ from deephub.engine.input_state import INPUT_STATE_KEY
 from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.steps import FINITE_KEY
 from deephub.engine.summaries import ScalarWriter
+from deephub.errors import UserError
+from deephub.write_errors import explain as explain_write_error
 
 
-class NonFiniteLossError(RuntimeError):
-  """The loss became NaN or Inf; no checkpoint of that state was written."""
+class NonFiniteLossError(UserError, RuntimeError):
+  """The loss became NaN or Inf; no checkpoint of that state was written.
+
+  A UserError: the fix is the user's (learning rate, data, nan_policy), so
+  entry points print its message as one line.
+  """
 
 
 class Run:
@@ -86,6 +93,13 @@ class Run:
     self.log_trigger = PeriodicTrigger(
       every_steps=train.log_step_count_steps, start_step=self.step, clock=clock
     )
+    if self.saved_step is not None and placement.is_chief:
+      # A resume: TensorBoard drops what a killed run wrote past this
+      # checkpoint; the restored step's own summaries stay.
+      with self._writing():
+        self.train_writer.write_session_start(self.step + 1)
+        if eval_feeder is not None:
+          self.eval_writer.write_session_start(self.step + 1)
     logging.info(
       "Training %s to step %d (%d epochs x %d steps) into %s",
       config.model.type,
@@ -112,9 +126,10 @@ class Run:
       if not np.all(finite):
         self._non_finite(logs, finite, first)
         continue
-      write_train_summaries(
-        self.train_writer, logs, first, train.save_summary_steps, steps_per_sec=num_steps / loop_secs
-      )
+      with self._writing():
+        write_train_summaries(
+          self.train_writer, logs, first, train.save_summary_steps, steps_per_sec=num_steps / loop_secs
+        )
       if self.save_trigger(self.step):
         self.save()
       if self.eval_feeder is not None and self.placement.is_chief and self.eval_trigger(self.step):
@@ -141,20 +156,27 @@ class Run:
         logging.warning(
           "Preempted at step %d: saving a checkpoint; rerun the same command to continue", self.step
         )
-        self.preempted = True
-        preemption.mark_stopped()
+        self._mark_preempted()
         break
 
   def finish(self) -> dict[str, float]:
     """Final checkpoint and evaluation; returns the last eval scalars."""
     self.save()
-    self.train_writer.close()
+    with self._writing():
+      self.train_writer.close()
+    if (
+      not self.preempted
+      and self.eval_feeder is not None
+      and self.placement.is_chief
+      and self.evaluated_step != self.step
+      and not self.run_eval()
+    ):
+      self._mark_preempted()  # A stop signal during the final evaluation: the rerun evaluates.
+    with self._writing():
+      self.eval_writer.close()
     if self.preempted:  # The restart evaluates and exports when it finishes.
       logging.info("Stopped at global_step %d in %s", self.step, self.saver.model_dir)
       return self.results
-    if self.eval_feeder is not None and self.placement.is_chief and self.evaluated_step != self.step:
-      self.run_eval()
-    self.eval_writer.close()
     if self.placement.is_chief:
       self.exporters.at_end(self.step)
       write_metrics_csv(self.saver.model_dir)
@@ -162,10 +184,43 @@ class Run:
     return self.results
 
   def save(self) -> None:
+    """Writes a checkpoint of the current step unless there is one.
+
+    Raises:
+      UserError: the write failed in the destination (disk full, read-only);
+        what it left behind is removed, the last good checkpoint stays.
+    """
     if self.saved_step != self.step:
       if self.placement.is_chief:
-        self.saver.save(self.step)
+        try:
+          self.saver.save(self.step)
+        except (OSError, tf.errors.OpError) as error:
+          _discard_failed_save(self.saver, self.step)
+          explained = explain_write_error(
+            error,
+            model_dir=self.saver.model_dir,
+            step=self.saved_step,
+            path=os.path.join(self.saver.model_dir, f"model.ckpt-{self.step}"),
+          )
+          if explained is None:
+            raise
+          raise explained from None
       self.saved_step = self.step
+
+  @contextlib.contextmanager
+  def _writing(self):
+    """Turns a write failed in the destination into a UserError naming it and the last checkpoint."""
+    try:
+      yield
+    except (OSError, tf.errors.OpError) as error:
+      explained = explain_write_error(error, model_dir=self.saver.model_dir, step=self.saved_step)
+      if explained is None:
+        raise
+      raise explained from None
+
+  def _mark_preempted(self) -> None:
+    self.preempted = True
+    preemption.mark_stopped()
 
   def save_progress(self) -> None:
     """After a failed loop: checkpoint the steps that completed, when finite."""
@@ -175,17 +230,25 @@ class Run:
     except RuntimeError as error:  # Non-finite values: keep the last good checkpoint.
       logging.warning("Not saving progress: %s", error)
 
-  def run_eval(self) -> None:
+  def run_eval(self) -> bool:
+    """Evaluates the current step; False when a stop signal ended the pass early (nothing written)."""
     self.save()  # Eval summaries belong to a checkpoint's global step.
     with explained_data_loss(self.eval_feeder, "train.eval_feeder"):
-      scalars = {k: float(v) for k, v in self.evaluate(self.eval_feeder.dataset(epochs=1)).items()}
-    self.eval_writer.write_scalars(self.step, scalars)
-    self.eval_writer.flush()
+      results = self.evaluate(self.eval_feeder.dataset(epochs=1), should_stop=preemption.requested)
+    if results is None:
+      stopped_by = signal.Signals(preemption.received_signal()).name
+      logging.warning("Evaluation at step %d stopped by %s", self.step, stopped_by)
+      return False
+    scalars = {k: float(v) for k, v in results.items()}
+    with self._writing():
+      self.eval_writer.write_scalars(self.step, scalars)
+      self.eval_writer.flush()
     self.evaluated_step = self.step
     self.results = scalars
     self.exporters.after_eval(self.step, scalars, self.saver.latest())
     self.early_stopping.record(self.step, scalars)
     logging.info("Eval at step %d: %s", self.step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
+    return True
 
   def _non_finite(self, logs, finite, first) -> None:
     """Stops, or rolls back to the last good checkpoint under nan_policy 'rollback'."""
@@ -220,6 +283,18 @@ class Run:
       f"{message}; the last checkpoint (step {self.saved_step}) is untouched: lower model.learning_rate, "
       "check the data, or set train.nan_policy 'rollback'"
     )
+
+
+def _discard_failed_save(saver, step: int) -> None:
+  """Removes what a failed save of `step` left: temp folders, and its files unless the state file lists it."""
+  try:
+    saver.remove_partial_saves()
+    prefix = os.path.join(saver.model_dir, f"model.ckpt-{step}")
+    if saver.latest() != prefix:
+      for path in tf.io.gfile.glob(f"{prefix}.*"):
+        tf.io.gfile.remove(path)
+  except (OSError, tf.errors.OpError) as error:  # Cleaning up must not hide why the save failed.
+    logging.warning("Could not remove the partial checkpoint %d: %s", step, error)
 
 
 @contextlib.contextmanager

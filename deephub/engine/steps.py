@@ -128,10 +128,18 @@ def _when(condition: tf.Tensor, scalars_fn: Callable[[], dict]) -> dict[str, tf.
   return scalars if names else {}  # A cond with no outputs returns an op.
 
 
-def make_evaluate(model: Model) -> Callable:
-  """Returns `evaluate(dataset) -> {name: mean over the pass}` (loss + eval metrics).
+def make_evaluate(model: Model, *, batches_per_call: int = 100) -> Callable:
+  """Returns `evaluate(dataset, should_stop=None) -> {name: mean over the pass}` (loss + eval metrics).
 
-  The pass is a `dataset.reduce`, so the sums stay in the graph until the end.
+  The pass runs `batches_per_call` batches per compiled call, like the train
+  loop, and asks `should_stop()` between calls, so SIGTERM stops a long
+  evaluation without a sync point inside it. The running sums are tensors
+  handed from call to call, so they add up in the same order as one pass would.
+  `evaluate` returns None when `should_stop()` ended the pass early.
+
+  Args:
+    model: the model to evaluate.
+    batches_per_call: batches per compiled call (`train.steps_per_loop`).
   """
 
   def batch_sums(features, labels):
@@ -144,15 +152,45 @@ def make_evaluate(model: Model) -> Callable:
     }
 
   @tf.function
-  def evaluate(dataset):
-    names = tf.function(batch_sums).get_concrete_function(*dataset.element_spec).structured_outputs
-    initial = {name: (tf.constant(0.0), tf.constant(0.0)) for name in names}
+  def eval_chunk(iterator, totals, num_batches):
+    exhausted = tf.constant(False)
+    for _ in tf.range(num_batches):
+      batch = iterator.get_next_as_optional()
+      if not batch.has_value():
+        exhausted = tf.constant(True)
+        break
+      sums = batch_sums(*batch.get_value())
+      totals = {name: (totals[name][0] + sums[name][0], totals[name][1] + sums[name][1]) for name in totals}
+    return totals, exhausted
 
-    def add(totals, batch):
-      sums = batch_sums(*batch)
-      return {name: (totals[name][0] + sums[name][0], totals[name][1] + sums[name][1]) for name in totals}
+  return _Evaluate(batch_sums, eval_chunk, batches_per_call)
 
-    totals = dataset.reduce(initial, add)
+
+class _Evaluate:
+  """`evaluate(dataset, should_stop=None)`: chunks of compiled batches, `should_stop()` between them."""
+
+  def __init__(self, batch_sums: Callable, chunk: Callable, batches_per_call: int):
+    self._batch_sums = batch_sums
+    # chunk(iterator, totals, num_batches) -> (totals, exhausted); a tf.function.
+    self.chunk = chunk
+    self._batches_per_call = tf.constant(batches_per_call)
+    self._names: list[str] = []  # The metric names, known once batch_sums was traced.
+
+  def zeros(self, element_spec) -> dict[str, tuple[tf.Tensor, tf.Tensor]]:
+    """The running (total, count) of each metric before the first batch."""
+    if not self._names:
+      self._names.extend(
+        tf.function(self._batch_sums).get_concrete_function(*element_spec).structured_outputs
+      )
+    return {name: (tf.constant(0.0), tf.constant(0.0)) for name in self._names}
+
+  def __call__(self, dataset: tf.data.Dataset, should_stop: Callable[[], bool] | None = None):
+    totals = self.zeros(dataset.element_spec)
+    iterator = iter(dataset)
+    while True:
+      if should_stop is not None and should_stop():
+        return None
+      totals, exhausted = self.chunk(iterator, totals, self._batches_per_call)
+      if exhausted:  # Sync point, once per chunk.
+        break
     return {name: total / tf.maximum(count, 1.0) for name, (total, count) in totals.items()}
-
-  return evaluate

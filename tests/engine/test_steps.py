@@ -34,8 +34,33 @@ def test_train_loop_graph_runs_only_tensorflow_kernels(toy_config, xla):
 def test_evaluate_graph_runs_only_tensorflow_kernels(toy_config):
   feeder, model, _ = _parts(toy_config)
   evaluate = make_evaluate(model)
-  graph = evaluate.get_concrete_function(feeder.dataset(epochs=1)).graph.as_graph_def()
-  assert python_ops(graph) == set()
+  dataset = feeder.dataset(epochs=1)
+  chunk = evaluate.chunk.get_concrete_function(
+    iter(dataset), evaluate.zeros(dataset.element_spec), tf.constant(2)
+  )
+  assert python_ops(chunk.graph.as_graph_def()) == set()
+
+
+def test_evaluate_adds_up_the_same_in_any_chunk_size_and_stops_between_chunks(toy_config):
+  toy_config.train.train_feeder.batch_size = 3  # 10 records: batches of 3, 3, 3 and 1.
+  feeder, model, _ = _parts(toy_config)
+  dataset = feeder.dataset(epochs=1)
+  results = [make_evaluate(model, batches_per_call=n)(dataset) for n in (1, 2, 4, 100)]
+  for other in results[1:]:  # Same additions in the same order: bit-identical.
+    assert {k: float(v) for k, v in other.items()} == {k: float(v) for k, v in results[0].items()}
+  losses = [
+    float(model.loss(labels, model(features, training=False)).numpy().mean()) for features, labels in dataset
+  ]
+  assert float(results[0]["loss"]) == pytest.approx((3 * sum(losses[:3]) + losses[3]) / 10, rel=1e-6)
+
+  asked = []
+
+  def stop_after_two_chunks():
+    asked.append(len(asked))
+    return len(asked) > 2
+
+  assert make_evaluate(model, batches_per_call=1)(dataset, should_stop=stop_after_two_chunks) is None
+  assert len(asked) == 3  # Asked before each chunk: two ran, the third did not.
 
 
 @pytest.mark.parametrize(

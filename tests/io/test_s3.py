@@ -122,8 +122,10 @@ def _cli_args(bucket, *extra):
     ((), 0, "deephub: finished toy in s3://"),
     # A UserError after S3 was used: one line, exit 2.
     (("--config.train.eval_feeder.file_patterns={bucket}/nothing/v-*",), 2, "matches no file"),
-    # A crash after S3 was used keeps its traceback and exit 1.
-    (("--config.model.learning_rate=nan",), 1, "NonFiniteLossError: loss is nan"),
+    # A NaN loss is the user's to fix: one line, exit 2.
+    (("--config.model.learning_rate=nan",), 2, "deephub: error: loss is nan"),
+    # A crash after S3 was used keeps its traceback and exit 1 (an unchecked seed fails in Keras).
+    (("--config.runtime.seed=-1",), 1, "ValueError: Seed must be between"),
   ],
 )
 def test_cli_exits_with_its_real_code_after_s3_use(toy_in_bucket, extra, code, stderr_has):
