@@ -9,7 +9,7 @@ early stopping, preemption and logging. `loop.train_and_evaluate` builds it.
 import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +22,10 @@ from deephub.engine.input_state import INPUT_STATE_KEY
 from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.steps import FINITE_KEY
 from deephub.engine.summaries import ScalarWriter
+
+# Called with (step, eval scalars) after each evaluation before the last step;
+# True asks training to stop there (hyperparameter search prunes trials with it).
+EvaluationCallback = Callable[[int, Mapping[str, float]], bool]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -45,6 +49,7 @@ class Run:
     train_loop,
     evaluate,
     exporters,
+    on_evaluation: EvaluationCallback | None = None,
   ):
     train = config.train
     self.train_config = train
@@ -64,6 +69,8 @@ class Run:
     self.rollbacks = 0
     self.preempted = False
     self.exporters = exporters
+    self.on_evaluation = on_evaluation
+    self.stop_after_eval = False  # Set when `on_evaluation` asked to stop.
     self.early_stopping = EarlyStopping(
       train,
       eval_dir=os.path.join(saver.model_dir, "eval") if eval_feeder else None,
@@ -134,7 +141,9 @@ class Run:
       # Only the chief evaluates, so its decision is shared: a worker that went
       # on alone would block in its next all-reduce.
       if preemption.any_worker(
-        self.placement.strategy, self.placement.cluster.num_workers, bool(self.early_stopping(self.step))
+        self.placement.strategy,
+        self.placement.cluster.num_workers,
+        bool(self.early_stopping(self.step)) or self.stop_after_eval,
       ):
         break  # Then the final checkpoint, evaluation and exports, as at the end.
       if preemption.stop_requested(self.placement.strategy, self.placement.cluster.num_workers):
@@ -185,6 +194,14 @@ class Run:
     self.results = scalars
     self.exporters.after_eval(self.step, scalars, self.saver.latest())
     self.early_stopping.record(self.step, scalars)
+    # Not after the last step: there is nothing left to stop.
+    if (
+      self.on_evaluation is not None
+      and self.step < self.total_steps
+      and self.on_evaluation(self.step, scalars)
+    ):
+      logging.info("Stopping at step %d: the evaluation callback asked to stop", self.step)
+      self.stop_after_eval = True
     logging.info("Eval at step %d: %s", self.step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
 
   def _non_finite(self, logs, finite, first) -> None:
