@@ -3,9 +3,10 @@
 from setuptools import find_packages, setup
 
 # `deep hpt`: Optuna runs the search (samplers, pruners, a study in any
-# SQLAlchemy database); psycopg2 lets workers on many machines share one
-# study in PostgreSQL. Optuna 4 and 5 keep the storage API deephub uses.
-HPT = ["optuna>=4,<6", "psycopg2-binary"]
+# SQLAlchemy database); psycopg (3, with its wheels' libpq) lets workers on
+# many machines share one study in PostgreSQL: SQLAlchemy 2.1 maps
+# postgresql:// to it. Optuna 4 and 5 keep the storage API deephub uses.
+HPT = ["optuna>=4,<6", "psycopg[binary]"]
 
 setup(
   name="deephub",

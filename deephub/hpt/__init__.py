@@ -8,7 +8,7 @@ Optuna is the `hpt` extra: `require_optuna` turns its absence into one line.
 
 from deephub.errors import UserError
 
-INSTALL_HINT = "pip install 'deephub[hpt]' (Optuna and the PostgreSQL driver)"
+INSTALL_HINT = "pip install 'deephub[hpt]' (Optuna and the PostgreSQL driver psycopg)"
 
 
 def require_optuna():

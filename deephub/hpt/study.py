@@ -60,8 +60,8 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
   kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
   try:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-  except ModuleNotFoundError as error:
-    raise UserError(f"storage {_hide_password(url)} needs the {error.name} driver; {INSTALL_HINT}") from None
+  except ImportError:  # Optuna's word for a missing database driver.
+    raise UserError(f"storage {_hide_password(url)}: no driver for its database; {INSTALL_HINT}") from None
   except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
     reason = " ".join(str(error).split("\n")[0].split())
     raise UserError(f"cannot open storage {_hide_password(url)}: {reason}") from None
