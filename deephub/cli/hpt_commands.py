@@ -82,23 +82,25 @@ def _run(args: argparse.Namespace) -> int:
   if args.workers < 1:
     raise UserError(f"--workers is {args.workers}; set it to 1 or more")
   tune, config, study_dir = _load(args)
+  from deephub.hpt import hparams, metrics
   from deephub.hpt import study as studies
 
   max_trials = args.trials or tune.max_trials
   if args.worker_index is None:  # The parent checks once; its workers trust it.
-    from deephub.hpt import hparams, metrics
-
     names = metrics.eval_scalar_names(config)
     if tune.metric not in names:
       raise UserError(
         f"{tune.path}: metric {tune.metric!r} is not an eval scalar of {tune.variant}; it reports "
         f"{', '.join(names)}"
       )
-    os.makedirs(study_dir, exist_ok=True)
-    hparams.write_study_config(study_dir, tune.params, tune.metric)
+  if args.storage is None:
+    os.makedirs(study_dir, exist_ok=True)  # The SQLite file goes there.
   url = studies.storage_url(study_dir, args.storage)
   storage = studies.open_storage(url)
   studies.open_study(tune, storage)  # Created once here, before workers race to create it.
+  if args.worker_index is None:
+    os.makedirs(study_dir, exist_ok=True)
+    hparams.write_study_config(study_dir, tune.params, tune.metric)
   if args.workers > 1:
     failed = _run_workers(args, study_dir, url, max_trials)
     if failed:
