@@ -74,7 +74,9 @@ def _load(args: argparse.Namespace):
   spec.check_against(tune, config)
   if args.trials is not None and args.trials < 1:
     raise UserError(f"--trials is {args.trials}; set it to 1 or more")
-  study_dir = os.path.abspath(args.study_dir or os.path.join("runs", "hpt", tune.study_name))
+  study_dir = args.study_dir or os.path.join("runs", "hpt", tune.study_name)
+  if "://" not in study_dir:  # gs://... stays as it is; a local path is made absolute for the workers.
+    study_dir = os.path.abspath(study_dir)
   return tune, config, study_dir
 
 
@@ -99,7 +101,6 @@ def _run(args: argparse.Namespace) -> int:
   storage = studies.open_storage(url)
   studies.open_study(tune, storage)  # Created once here, before workers race to create it.
   if args.worker_index is None:
-    os.makedirs(study_dir, exist_ok=True)
     hparams.write_study_config(study_dir, tune.params, tune.metric)
   if args.workers > 1:
     failed = _run_workers(args, study_dir, url, max_trials)

@@ -34,6 +34,7 @@ def _domain(param: Param):
 
 def write_study_config(study_dir: str, params: Sequence[Param], metric: str) -> None:
   """Writes the experiment (hparams and metrics) once into the study dir's own events file."""
+  tf.io.gfile.makedirs(study_dir)
   if tf.io.gfile.glob(os.path.join(study_dir, "events.out.tfevents.*")):
     return  # Another worker, or an earlier run, wrote it.
   writer = tf.summary.create_file_writer(study_dir)

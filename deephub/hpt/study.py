@@ -36,7 +36,13 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, op
 
 
 def storage_url(study_dir: str, url: str | None) -> str:
-  """`url`, or SQLite in the study dir (embedded: nothing to start)."""
+  """`url`, or SQLite in the study dir (embedded: nothing to start).
+
+  Raises:
+    UserError: no URL for a study dir that is not local (SQLite needs a local file).
+  """
+  if url is None and "://" in study_dir:
+    raise UserError(f"--study-dir {study_dir} is not local, so SQLite cannot live there; pass --storage URL")
   return url or f"sqlite:///{os.path.abspath(os.path.join(study_dir, 'study.db'))}"
 
 
