@@ -95,9 +95,9 @@ def _run(args: argparse.Namespace) -> int:
         f"{tune.path}: metric {tune.metric!r} is not an eval scalar of {tune.variant}; it reports "
         f"{', '.join(names)}"
       )
+  url = studies.storage_url(study_dir, args.storage)
   if args.storage is None:
     os.makedirs(study_dir, exist_ok=True)  # The SQLite file goes there.
-  url = studies.storage_url(study_dir, args.storage)
   storage = studies.open_storage(url)
   studies.open_study(tune, storage)  # Created once here, before workers race to create it.
   if args.worker_index is None:
