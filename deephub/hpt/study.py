@@ -31,6 +31,8 @@ from deephub.hpt.spec import TuneSpec
 # that agree (NTP) to well within STALE_SECS.
 HEARTBEAT_SECS = 10
 STALE_SECS = 60
+# How long a worker that took over an orphaned trial waits before checking it is still its own.
+CLAIM_SETTLE_SECS = 2
 # Trials that count towards max_trials: the finished ones.
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
@@ -191,9 +193,8 @@ def work(
 
   Stops early (leaving the current trial to a rerun) when SIGTERM arrives.
   """
-  from deephub.hpt.trial import (
-    run_trial,  # Deferred: loads TensorFlow, which `deep hpt status` does not need.
-  )
+  # Deferred: loads TensorFlow, which `deep hpt status` does not need.
+  from deephub.hpt.trial import run_trial
 
   study = open_study(spec, storage, seed_offset=seed_offset)
   ran = 0
@@ -206,7 +207,11 @@ def work(
       # Every trial is finished or taken: hand the surplus back (a larger --trials uses it).
       storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.WAITING)
       return ran
+    resumed = OWNER_ATTR in storage.get_trial(trial._trial_id).system_attrs
     heartbeat = _Heartbeat(storage, trial._trial_id)
+    if resumed and not _still_ours(storage, trial._trial_id):
+      heartbeat.close()
+      continue
     try:
       go_on = run_trial(study, storage, trial, spec, study_dir)
     finally:
@@ -215,6 +220,19 @@ def work(
     _print_outcome(storage.get_trial(trial._trial_id), spec.metric)
     if not go_on:
       return ran
+
+
+def _still_ours(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
+  """After taking over an orphaned trial: whether it is still ours once other workers' reclaims settle.
+
+  Another worker may have judged the trial orphaned just before we took it
+  and put it back to WAITING just after (reading and writing are not one
+  atomic step); then a third could take it too. Waiting a moment and looking
+  again closes that window: whoever no longer owns it lets it go.
+  """
+  time.sleep(CLAIM_SETTLE_SECS)
+  trial = storage.get_trial(trial_id)
+  return trial.state == optuna.trial.TrialState.RUNNING and trial.system_attrs.get(OWNER_ATTR) == _owner()
 
 
 def _print_outcome(trial: optuna.trial.FrozenTrial, metric: str) -> None:
