@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,6 @@ import tensorflow as tf
 
 from deephub.cli import main as deep
 from deephub.cli import trainer_commands
-from tests.engine.test_tensorboard import _free_port
 from tests.hpt.conftest import load_study, optuna, run_deep, write_tune
 
 
@@ -81,6 +81,12 @@ def test_status_lists_best_first_and_reproduces_it(sweep):
   assert config.model.learning_rate == trained["model"]["learning_rate"]
   assert config.model.hidden_neurons == trained["model"]["hidden_neurons"]
   assert config.train.epochs == trained["train"]["epochs"] == 3
+
+
+def _free_port() -> int:
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    return sock.getsockname()[1]
 
 
 def _post(port: int, route: str, body: dict):
