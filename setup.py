@@ -2,6 +2,12 @@
 
 from setuptools import find_packages, setup
 
+# `deep hpt`: Optuna runs the search (samplers, pruners, a study in any
+# SQLAlchemy database); psycopg (3, with its wheels' libpq) lets workers on
+# many machines share one study in PostgreSQL: SQLAlchemy 2.1 maps
+# postgresql:// to it. Optuna 4 and 5 keep the storage API deephub uses.
+HPT = ["optuna>=4,<6", "psycopg[binary]"]
+
 setup(
   name="deephub",
   version="0.1.0",
@@ -42,7 +48,10 @@ setup(
       "hypothesis",
       # tests/io/test_features.py writes the JPEG/PNG/GIF/BMP images it decodes.
       "pillow",
+      # tests/hpt run real studies (SQLite and PostgreSQL).
+      *HPT,
     ],
+    "hpt": HPT,
     # s3://, hdfs://, az:// and http(s):// filesystems and the Parquet feeder.
     # tensorflow-io 0.37.1's compiled ops load only on TensorFlow 2.17 (2.18+
     # fails with undefined symbols), and its wheels are built against numpy 1.

@@ -2,6 +2,7 @@
 
   deep [-l LEVEL] [--logging-stream stdout|stderr] trainer train VARIANT [-p KEY VALUE ...]
   deep utils generate-metadata|total-examples|validate PATTERN
+  deep hpt run|status TUNE.yaml
 
 argparse, not absl flags: absl has no subcommands. Only `trainer` commands
 import TensorFlow, and only once they run, so `deep --help` and `deep utils`
@@ -13,7 +14,7 @@ import logging
 import os
 import sys
 
-from deephub.cli import metadata_commands, trainer_commands
+from deephub.cli import hpt_commands, metadata_commands, trainer_commands
 from deephub.cli.commands import add_group
 from deephub.errors import UserError
 
@@ -29,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
   )
-  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils}")
+  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,hpt}")
   add_group(groups, "trainer", "train variants", trainer_commands.COMMANDS)
   add_group(groups, "utils", "TFRecord metadata tools", metadata_commands.COMMANDS)
+  add_group(groups, "hpt", "hyperparameter search (Optuna; the hpt extra)", hpt_commands.COMMANDS)
   return parser
 
 

@@ -21,7 +21,7 @@ from deephub.engine import distribute, model_dir_lock, precision, preemption
 from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.exporters import Exporters
 from deephub.engine.input_state import INPUT_STATE_KEY, iterator_entry
-from deephub.engine.run import Run, explained_data_loss, report_corrupt_files
+from deephub.engine.run import EvaluationCallback, Run, explained_data_loss, report_corrupt_files
 from deephub.engine.steps import make_evaluate, make_train_loop
 from deephub.engine.warm_start import warm_start
 from deephub.engine.xla_policy import use_xla
@@ -63,13 +63,19 @@ def check_schedule(train: ml_collections.ConfigDict) -> None:
 
 @preemption.handles_sigterm
 def train_and_evaluate(
-  config: ml_collections.ConfigDict, *, clock: Callable[[], float] = time.monotonic
+  config: ml_collections.ConfigDict,
+  *,
+  clock: Callable[[], float] = time.monotonic,
+  on_evaluation: EvaluationCallback | None = None,
 ) -> dict[str, float]:
   """Trains `config` into `config.model.model_dir`, resuming if it holds a checkpoint.
 
   Args:
     config: a resolved variant config (model / train / runtime).
     clock: seconds for time-based periods; injectable for tests.
+    on_evaluation: called on the chief with (step, eval scalars) after each
+      evaluation before the last step; returning True stops training there,
+      as early stopping does (final checkpoint, exports; no second evaluation).
 
   Returns:
     The final evaluation's scalars (`loss` and the model's metrics), or {}
@@ -183,6 +189,7 @@ def _train(config: ml_collections.ConfigDict, placement, clock: Callable[[], flo
       model_dir=model_dir,
       has_eval=eval_feeder is not None,
     ),
+    on_evaluation=on_evaluation,
   )
   if train_feeder.skip_corrupt_records:
     run.train_writer.write_scalars(run.step, corrupt)

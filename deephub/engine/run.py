@@ -10,7 +10,7 @@ import contextlib
 import math
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +25,10 @@ from deephub.engine.steps import FINITE_KEY
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import UserError
 from deephub.write_errors import explain as explain_write_error
+
+# Called with (step, eval scalars) after each evaluation before the last step;
+# True asks training to stop there (hyperparameter search prunes trials with it).
+EvaluationCallback = Callable[[int, Mapping[str, float]], bool]
 
 
 class NonFiniteLossError(UserError, RuntimeError):
@@ -52,6 +56,7 @@ class Run:
     train_loop,
     evaluate,
     exporters,
+    on_evaluation: EvaluationCallback | None = None,
   ):
     train = config.train
     self.train_config = train
@@ -71,6 +76,8 @@ class Run:
     self.rollbacks = 0
     self.preempted = False
     self.exporters = exporters
+    self.on_evaluation = on_evaluation
+    self.stop_after_eval = False  # Set when `on_evaluation` asked to stop.
     self.early_stopping = EarlyStopping(
       train,
       eval_dir=os.path.join(saver.model_dir, "eval") if eval_feeder else None,
@@ -149,7 +156,9 @@ class Run:
       # Only the chief evaluates, so its decision is shared: a worker that went
       # on alone would block in its next all-reduce.
       if preemption.any_worker(
-        self.placement.strategy, self.placement.cluster.num_workers, bool(self.early_stopping(self.step))
+        self.placement.strategy,
+        self.placement.cluster.num_workers,
+        bool(self.early_stopping(self.step)) or self.stop_after_eval,
       ):
         break  # Then the final checkpoint, evaluation and exports, as at the end.
       if preemption.stop_requested(self.placement.strategy, self.placement.cluster.num_workers):
@@ -247,6 +256,14 @@ class Run:
     self.results = scalars
     self.exporters.after_eval(self.step, scalars, self.saver.latest())
     self.early_stopping.record(self.step, scalars)
+    # Not after the last step: there is nothing left to stop.
+    if (
+      self.on_evaluation is not None
+      and self.step < self.total_steps
+      and self.on_evaluation(self.step, scalars)
+    ):
+      logging.info("Stopping at step %d: the evaluation callback asked to stop", self.step)
+      self.stop_after_eval = True
     logging.info("Eval at step %d: %s", self.step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
     return True
 
