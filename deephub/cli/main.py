@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from deephub.cli import metadata_commands, trainer_commands
+from deephub.cli import metadata_commands, preprocessor_commands, trainer_commands
 from deephub.cli.commands import add_group
 from deephub.errors import UserError
 
@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
   )
-  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils}")
+  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,preprocessor}")
   add_group(groups, "trainer", "train variants", trainer_commands.COMMANDS)
   add_group(groups, "utils", "TFRecord metadata tools", metadata_commands.COMMANDS)
+  add_group(groups, "preprocessor", "raw images or CSV text to TFRecords", preprocessor_commands.COMMANDS)
   return parser
 
 
