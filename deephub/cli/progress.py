@@ -22,6 +22,9 @@ class _SpeedColumn(rich_progress.ProgressColumn):
 
   def render(self, task: rich_progress.Task):
     speed = task.finished_speed or task.speed
+    if speed is None and task.completed and task.elapsed:
+      # rich measures speed over its last samples; a run shorter than that has none.
+      speed = task.completed / task.elapsed
     return rich_progress.Text("" if speed is None else f"{speed:,.1f} {self.unit}/s")
 
 

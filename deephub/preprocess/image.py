@@ -375,7 +375,9 @@ def write_shard(
         if checked.converted_from:
           log.info("converted %s from %s to RGB JPEG", image.path, checked.converted_from)
           converted.append((image.path, checked.converted_from))
-        yield example(image, checked).SerializeToString()
+        # Deterministic: map entries in key order, so every run (and process)
+        # writes the same bytes and resumed output equals uninterrupted output.
+        yield example(image, checked).SerializeToString(deterministic=True)
       on_image()
 
   count = records.write_records(plan.path, serialized())

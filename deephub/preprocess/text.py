@@ -146,7 +146,7 @@ def _bucket(length: int) -> str:
 
 def _example(ids: list[int], label: int) -> bytes:
   feature = {"text": records.int64_feature(ids), "label": records.int64_feature([label])}
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def preprocess(
