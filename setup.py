@@ -2,6 +2,11 @@
 
 from setuptools import find_packages, setup
 
+# Tokenizers of `deep preprocessor text` beyond char and whitespace, imported
+# only when chosen: nltk's TreebankWordTokenizer and spaCy's blank English
+# tokenizer need no model download; sentencepiece trains its own model.
+TEXT_EXTRA = ["nltk", "spacy", "sentencepiece"]
+
 setup(
   name="deephub",
   version="0.1.0",
@@ -30,6 +35,8 @@ setup(
     # Legacy YAML variants (extend chains, ${...} references) are metayaml
     # files; deephub checks every file before metayaml parses it.
     "metayaml",
+    # `deep preprocessor` progress bars; Keras needs it too, so it costs nothing extra.
+    "rich",
   ],
   extras_require={
     "test": [
@@ -42,7 +49,10 @@ setup(
       "hypothesis",
       # tests/io/test_features.py writes the JPEG/PNG/GIF/BMP images it decodes.
       "pillow",
+      # The text extra, so every `deep preprocessor text --tokenizer` is tested.
+      *TEXT_EXTRA,
     ],
+    "text": TEXT_EXTRA,
     # s3://, hdfs://, az:// and http(s):// filesystems and the Parquet feeder.
     # tensorflow-io 0.37.1's compiled ops load only on TensorFlow 2.17 (2.18+
     # fails with undefined symbols), and its wheels are built against numpy 1.

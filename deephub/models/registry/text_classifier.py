@@ -27,8 +27,12 @@ class _TextNetwork(keras.layers.Layer):
     self.pooling = pooling
     self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
     self.logits = keras.layers.Dense(num_classes, name="logits")
-    self.embedding.build((None, None))
-    self.logits.build((None, embedding_dim))
+    self.embedding_dim = embedding_dim
+
+  def build(self, input_shape):
+    # Sub-layers built inside this build get paths under "text/".
+    self.embedding.build(input_shape)
+    self.logits.build((None, self.embedding_dim))
 
   def call(self, ids):
     vectors = self.embedding(ids)  # [batch, length, dim]
@@ -83,6 +87,11 @@ class EmbeddingClassifier(DebugToyModel):
     self._network = _TextNetwork(
       vocab_size=vocab_size, embedding_dim=embedding_dim, num_classes=num_classes, pooling=pooling
     )
+
+  def build(self, feature_specs) -> None:
+    """Creates the embedding and logits variables (their sizes come from the config)."""
+    del feature_specs
+    self._network.build((None, None))
 
   def __call__(self, features: Tensors, *, training: bool):
     del training  # No dropout.
