@@ -78,6 +78,37 @@ def test_check_image_raises_for_files_that_do_not_decode(data, reason):
   assert "{{" not in str(error.value) and "[Op:" not in str(error.value)
 
 
+def _jpeg_with_exif():
+  buffer = io.BytesIO()
+  exif = Image.Exif()
+  exif[0x010F] = "deephub test camera"
+  Image.fromarray(_pixels(40, 50)).save(buffer, format="JPEG", exif=exif)
+  return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+  "data",
+  [
+    encode(_pixels(24, 32), "JPEG"),
+    encode(_pixels(7, 300), "JPEG", "L"),
+    encode(_pixels(24, 32), "JPEG", "CMYK"),
+    _jpeg_with_exif(),
+  ],
+  ids=["rgb", "gray", "cmyk", "exif"],
+)
+def test_jpeg_header_matches_tensorflow(data):
+  assert image.jpeg_header(data) == tuple(tf.io.extract_jpeg_shape(data).numpy().tolist())
+
+
+def test_jpeg_header_of_progressive_jpegs_and_of_no_header():
+  buffer = io.BytesIO()
+  Image.fromarray(_pixels(24, 32)).save(buffer, format="JPEG", progressive=True)
+  assert image.jpeg_header(buffer.getvalue()) == (24, 32, 3)
+  assert image.jpeg_header(encode(_pixels(), "JPEG")[:20]) is None
+  assert image.jpeg_header(b"\xff\xd8\xff\xd9") is None
+  assert image.jpeg_header(b"\xff\xd8junk") is None
+
+
 def _tree(root, classes):
   os.makedirs(root, exist_ok=True)
   for name, files in classes.items():
@@ -144,15 +175,17 @@ def test_an_interrupt_leaves_complete_shards_no_temp_files_and_no_metadata(tmp_p
   out = tmp_path / "out"
   seen = []
 
-  def interrupt_at_the_fourth_image():
+  def interrupt_from_the_fourth_image_on():
+    # Like Ctrl-C in the middle of shard 1, and on every image after it, so
+    # the worker cannot finish shard 2 before the main thread stops the pool.
     seen.append(1)
-    if len(seen) == 4:
+    if len(seen) >= 4:
       raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
     image.preprocess(
       train_directory=str(root), validation_directory=None, output_directory=str(out), train_shards=3,
-      num_threads=1, on_image=interrupt_at_the_fourth_image,
+      num_threads=1, on_image=interrupt_from_the_fourth_image_on,
     )  # fmt: skip
   assert sorted(os.listdir(out)) == [".deep_preprocessor", "train-00000-of-00003"]
   report = image.preprocess(
