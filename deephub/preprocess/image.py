@@ -492,6 +492,10 @@ def preprocess(
   stale = [name for split, _, n in splits for name in remove_stale_shards(output_directory, split, n)]
   for name in stale:
     log.warning("removed %s: a shard of an earlier run with another shard count", name)
+  # An earlier run's metadata must not describe shards this run may rewrite,
+  # in case it is interrupted; it is written again, whole, at the end.
+  if metadata.read_metadata(output_directory):
+    records.write_metadata_entries(output_directory, {}, drop=[plan.name for plan in plans] + stale)
   on_start(sum(len(plan.images) for plan in plans))
 
   stop = threading.Event()
@@ -510,5 +514,5 @@ def preprocess(
   with open(os.path.join(output_directory, LABELS_FILENAME), "w", encoding="utf-8") as f:
     f.writelines(f"{names.get(label, label)}\n" for label in labels)
   # Last, so an interrupted run never leaves metadata describing missing shards.
-  records.write_metadata_entries(output_directory, {r.name: r.entry for r in results}, drop=stale)
+  records.write_metadata_entries(output_directory, {r.name: r.entry for r in results})
   return Report(shards=results, labels=[names.get(label, label) for label in labels])

@@ -170,24 +170,36 @@ def test_fingerprint_changes_with_content_label_or_text(tmp_path):
   assert image.fingerprint(plan) != before
 
 
-def test_an_interrupt_leaves_complete_shards_no_temp_files_and_no_metadata(tmp_path):
+def test_an_interrupt_leaves_complete_shards_no_temp_files_and_no_stale_metadata(tmp_path):
   root = _tree(tmp_path / "train", {"a": [f"{i}.jpg" for i in range(6)]})
   out = tmp_path / "out"
   seen = []
 
-  def interrupt_from_the_fourth_image_on():
-    # Like Ctrl-C in the middle of shard 1, and on every image after it, so
-    # the worker cannot finish shard 2 before the main thread stops the pool.
+  def interrupt_from_the_fifth_image_on():
+    # Like Ctrl-C while shard 2 is rewritten (0 and 1 are resumed), raised
+    # again on any later image so no worker can finish a shard after it.
     seen.append(1)
-    if len(seen) >= 4:
+    if len(seen) >= 5:
       raise KeyboardInterrupt
 
+  image.preprocess(
+    train_directory=str(root), validation_directory=None, output_directory=str(out), train_shards=3
+  )
+  plans = image.plan_shards("train", image.list_images(str(root), ["a"], {}), 3, str(out))
+  with open(plans[2].images[0].path, "wb") as f:  # New content for the last shard.
+    f.write(encode(_pixels(seed=5), "JPEG"))
   with pytest.raises(KeyboardInterrupt):
     image.preprocess(
       train_directory=str(root), validation_directory=None, output_directory=str(out), train_shards=3,
-      num_threads=1, on_image=interrupt_from_the_fourth_image_on,
+      num_threads=1, on_image=interrupt_from_the_fifth_image_on,
     )  # fmt: skip
-  assert sorted(os.listdir(out)) == [".deep_preprocessor", "train-00000-of-00003"]
+  # The old shard 2 stays until its replacement is complete, no temporary file
+  # is left, and the metadata no longer describes shards that may change.
+  assert sorted(os.listdir(out)) == [
+    ".deep_preprocessor", "_tfrecord_metadata.json", "labels.txt", "train-00000-of-00003",
+    "train-00001-of-00003", "train-00002-of-00003",
+  ]  # fmt: skip
+  assert image.metadata.read_metadata(str(out)) == {}
   report = image.preprocess(
     train_directory=str(root),
     validation_directory=None,
@@ -195,7 +207,7 @@ def test_an_interrupt_leaves_complete_shards_no_temp_files_and_no_metadata(tmp_p
     train_shards=3,
     num_threads=2,
   )
-  assert [shard.resumed for shard in report.shards] == [True, False, False]
+  assert [shard.resumed for shard in report.shards] == [True, True, False]
   assert [shard.records for shard in report.shards] == [2, 2, 2]
 
 
