@@ -146,8 +146,11 @@ def test_image_variant_trains_and_evaluates_on_the_output(photos, tmp_path, caps
   assert os.path.isfile(model_dir / "model.ckpt-3.index")  # 12 images / batch 4.
   reader = tf.train.load_checkpoint(str(model_dir))
   assert reader.get_variable_to_shape_map()["cnn/logits/kernel"] == [64, 3]
+  trained = capsys.readouterr().err.split("deephub: finished image_folder in ")[1].splitlines()[0]
   assert deep.main(["trainer", "evaluate", *argv[2:]]) == 0
-  assert "deephub: evaluated image_folder: " in capsys.readouterr().err
+  evaluated = capsys.readouterr().err.split("deephub: evaluated image_folder: ")[1].splitlines()[0]
+  # The restored weights give the end-of-training evaluation again.
+  assert evaluated.split(", global_step")[0] == trained.split(": ", 1)[1]
 
 
 def test_an_interrupted_image_run_resumes_to_the_same_output(tmp_path):
