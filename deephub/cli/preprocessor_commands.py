@@ -79,8 +79,9 @@ def _image(args: argparse.Namespace) -> int:
     "deep", "trainer", "train", "image_folder", "-p", "model.num_classes", str(len(report.labels)),
     "-p", "train.train_feeder.file_patterns", os.path.join(out, "train-*"),
   ]  # fmt: skip
-  if args.validation_directory:
-    command += ["-p", "train.eval_feeder.file_patterns", os.path.join(out, "validation-*")]
+  # Without validation images the variant evaluates on the train shards.
+  evaluate_on = "validation-*" if args.validation_directory else "train-*"
+  command += ["-p", "train.eval_feeder.file_patterns", os.path.join(out, evaluate_on)]
   print("Train on it with: " + shlex.join(command))
   return 1 if skipped and args.strict else 0
 
