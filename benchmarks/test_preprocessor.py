@@ -24,7 +24,7 @@ import tensorflow as tf
 from PIL import Image
 
 from benchmarks.report import REPORT, paired_ratio, run_paired, store_ratios
-from deephub.preprocess import image, records
+from deephub.preprocess import image, image_check, records
 
 GROUP = "preprocessor_image"
 _CLASSES = ("a", "b", "c", "d")
@@ -54,7 +54,7 @@ def _plain_loop(directory: str, output: str, *, check: bool) -> int:
       with open(item.path, "rb") as f:
         data = f.read()
       if check:
-        data = image.check_image(data).encoded
+        data = image_check.check_image(data).encoded
       feature = {
         "image/encoded": records.bytes_feature(data),
         "image/format": records.bytes_feature(b"JPEG"),
