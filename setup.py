@@ -8,6 +8,11 @@ from setuptools import find_packages, setup
 # postgresql:// to it. Optuna 4 and 5 keep the storage API deephub uses.
 HPT = ["optuna>=4,<6", "psycopg[binary]"]
 
+# Tokenizers of `deep preprocessor text` beyond char and whitespace, imported
+# only when chosen: nltk's TreebankWordTokenizer and spaCy's blank English
+# tokenizer need no model download; sentencepiece trains its own model.
+TEXT_EXTRA = ["nltk", "spacy", "sentencepiece"]
+
 setup(
   name="deephub",
   version="0.1.0",
@@ -36,6 +41,8 @@ setup(
     "PyYAML",
     # TensorFlow 2.21 no longer pulls it in; we promise TensorBoard plots.
     "tensorboard",
+    # `deep preprocessor` progress bars; Keras needs it too, so it costs nothing extra.
+    "rich",
   ],
   extras_require={
     "test": [
@@ -50,8 +57,11 @@ setup(
       "pillow",
       # tests/hpt run real studies (SQLite and PostgreSQL).
       *HPT,
+      # The text extra, so every `deep preprocessor text --tokenizer` is tested.
+      *TEXT_EXTRA,
     ],
     "hpt": HPT,
+    "text": TEXT_EXTRA,
     # s3://, hdfs://, az:// and http(s):// filesystems and the Parquet feeder.
     # tensorflow-io 0.37.1's compiled ops load only on TensorFlow 2.17 (2.18+
     # fails with undefined symbols), and its wheels are built against numpy 1.

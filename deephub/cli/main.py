@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from deephub.cli import hpt_commands, metadata_commands, trainer_commands
+from deephub.cli import hpt_commands, metadata_commands, preprocessor_commands, trainer_commands
 from deephub.cli.commands import add_group
 from deephub.errors import UserError
 
@@ -30,10 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
   )
-  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,hpt}")
+  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,preprocessor,hpt}")
   add_group(groups, "trainer", "train variants", trainer_commands.COMMANDS)
   add_group(groups, "utils", "TFRecord metadata tools", metadata_commands.COMMANDS)
   add_group(groups, "hpt", "hyperparameter search (Optuna; the hpt extra)", hpt_commands.COMMANDS)
+  add_group(groups, "preprocessor", "raw images or CSV text to TFRecords", preprocessor_commands.COMMANDS)
   return parser
 
 

@@ -32,8 +32,14 @@ from deephub.models.base import Model, check_dense_features
 MANUAL_EXPORT_NAME = "manual"
 
 
-def restore_trained(config: ml_collections.ConfigDict) -> tuple[Model, int]:
+def restore_trained(config: ml_collections.ConfigDict, feature_specs=None) -> tuple[Model, int]:
   """Builds the model and restores the newest checkpoint of model_dir into it.
+
+  Args:
+    config: the variant config.
+    feature_specs: the batched feature specs of the data to run on; models
+      whose variables depend on the input shapes (MLPClassifier, SmallCNN)
+      create them from these before the restore, or nothing would be restored.
 
   Returns:
     The model and the checkpoint's global step.
@@ -48,6 +54,8 @@ def restore_trained(config: ml_collections.ConfigDict) -> tuple[Model, int]:
   model = build_model(
     config.model, feature_names=list(feeder.features_map), label_names=list(feeder.labels_map)
   )
+  if feature_specs is not None:
+    model.build(feature_specs)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
   entries = {name: variable_entry(v) for name, v in model.named_variables().items()}
   entries["global_step"] = variable_entry(global_step)
@@ -77,7 +85,7 @@ def evaluate(config: ml_collections.ConfigDict) -> dict[str, float]:
   if not config.train.eval_feeder.file_patterns:
     raise UserError("train.eval_feeder.file_patterns is empty; set it to the files to evaluate on")
   feeder = make_feeder(config.train.eval_feeder, where="train.eval_feeder")
-  model, step = restore_trained(config)
+  model, step = restore_trained(config, feeder.dataset(epochs=1).element_spec[0])
   evaluator = make_evaluate(model, batches_per_call=config.train.steps_per_loop)
   results = evaluator(feeder.dataset(epochs=1), should_stop=preemption.requested)
   if results is None:
@@ -133,7 +141,8 @@ def predict(config: ml_collections.ConfigDict, output_path: str) -> int:
   # Predicting needs the features only: unlabelled data must not fail on a missing label.
   section = ml_collections.ConfigDict({**section.to_dict(), "labels_map": {}})
   feeder = make_feeder({**section.to_dict(), "shuffle": False}, where=key)
-  model, _ = restore_trained(config)
+  spec = feeder.dataset(epochs=1).element_spec
+  model, _ = restore_trained(config, spec[0] if isinstance(spec, tuple) else spec)
 
   @tf.function
   def predict_batch(features):

@@ -50,9 +50,11 @@ def check_schema(
       if name not in found:
         raise UserError(f"{key}: {path} has no feature {name!r}; it has {sorted(found)}")
       kind = found[name].WhichOneof("kind")
-      if kind is not None and kind != _KIND_OF_DTYPE.get(entry["dtype"]):
+      # An ImageFeature has no dtype key: it holds the encoded bytes.
+      dtype = "string" if entry.get("type") == "ImageFeature" else entry["dtype"]
+      if kind is not None and kind != _KIND_OF_DTYPE.get(dtype):
         raise UserError(
-          f"{key}: dtype is {entry['dtype']} but {path} holds "
+          f"{key}: dtype is {dtype} but {path} holds "
           f"{_DTYPE_OF_KIND.get(kind, kind)}; set dtype: {_DTYPE_OF_KIND.get(kind, kind)}"
         )
       if entry.get("type", "FixedLenFeature") == "FixedLenFeature":

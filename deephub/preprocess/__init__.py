@@ -1,0 +1,1 @@
+"""Raw files to TFRecords the feeders read: `deep preprocessor image|text` (see README)."""
