@@ -12,6 +12,8 @@ import sys
 import ml_collections
 from absl import logging
 
+from deephub import console
+
 
 def resolve_model_dir(config: ml_collections.ConfigDict, variant: str) -> None:
   """Sets `model.model_dir` to `runs/<variant>` under the current folder when it is empty."""
@@ -35,6 +37,7 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
   """
   resolve_model_dir(config, variant)
   print(f"deephub: training {variant} into {config.model.model_dir}", file=sys.stderr, flush=True)
+  console.load_tensorflow()  # Before the engine imports it: hides the no-GPU lines.
   from deephub.engine import preemption, train_and_evaluate  # Deferred: loads TensorFlow.
 
   results = train_and_evaluate(config)
@@ -52,7 +55,15 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
     file=sys.stderr,
     flush=True,
   )
+  print_next_steps(config.model.model_dir)
   return results
+
+
+def print_next_steps(model_dir: str) -> None:
+  """After a finished run: where it is, the TensorBoard command, the newest export."""
+  from deephub import next_steps
+
+  print("\n".join(next_steps.lines(model_dir)), file=sys.stderr, flush=True)
 
 
 MODES = ("train", "evaluate", "export", "predict")
@@ -77,6 +88,7 @@ def run_mode(
     train_variant(config, variant)
     return
   resolve_model_dir(config, variant)
+  console.load_tensorflow()
   from deephub import engine  # Deferred: loads TensorFlow.
 
   if mode == "evaluate":

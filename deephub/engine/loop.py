@@ -176,6 +176,6 @@ def train_and_evaluate(
     run.train_writer.write_scalars(run.step, corrupt)
   if not latest:
     run.save()  # Like an Estimator: model.ckpt-0, the state to roll back to.
-  with explained_data_loss(train_feeder, "train.train_feeder", on_error=run.save_progress):
+  with explained_data_loss(train_feeder, "train.train_feeder", on_error=run.save_progress), run.progress:
     run.train(iterator)
   return run.finish()
