@@ -2,6 +2,8 @@
 
   deep [-l LEVEL] [--logging-stream stdout|stderr] trainer train VARIANT [-p KEY VALUE ...]
   deep utils generate-metadata|total-examples|validate PATTERN
+  deep doctor
+  deep --version
 
 argparse, not absl flags: absl has no subcommands. Only `trainer` commands
 import TensorFlow, and only once they run, so `deep --help` and `deep utils`
@@ -13,7 +15,8 @@ import logging
 import os
 import sys
 
-from deephub.cli import metadata_commands, trainer_commands
+import deephub
+from deephub.cli import doctor, metadata_commands, trainer_commands
 from deephub.cli.commands import add_group
 from deephub.errors import UserError
 
@@ -25,13 +28,16 @@ _TF_CPP_LEVELS = {"DEBUG": "0", "INFO": "0", "WARNING": "1", "ERROR": "2", "CRIT
 def build_parser() -> argparse.ArgumentParser:
   """The whole `deep` command tree."""
   parser = argparse.ArgumentParser(prog="deep", description="Train Deephub variants and manage their data.")
+  parser.add_argument("--version", action="version", version=f"deephub {deephub.__version__}")
   parser.add_argument("-l", "--logging-level", choices=LEVELS, help="log level (default WARNING)")
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
   )
-  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils}")
+  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,doctor}")
   add_group(groups, "trainer", "train variants", trainer_commands.COMMANDS)
   add_group(groups, "utils", "TFRecord metadata tools", metadata_commands.COMMANDS)
+  checkup = "check the installation: versions, devices, optional parts, this folder's variants"
+  groups.add_parser("doctor", help=checkup, description=checkup).set_defaults(run=doctor.run)
   return parser
 
 
