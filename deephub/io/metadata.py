@@ -233,12 +233,16 @@ def generate(
   return report
 
 
-def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, str]]:
+def check_files(
+  files: Sequence[str], *, deep: bool = False, on_file: Callable[[str, str], None] | None = None
+) -> list[tuple[str, str]]:
   """Returns `(path, problem)` for each file whose entry is missing or does not match.
 
   Args:
     files: paths to check.
     deep: also compare md5 sums (reads every file); otherwise sizes only.
+    on_file: called as `on_file(path, outcome)` after each file, outcome
+      'ok' or 'mismatch' (for progress output).
   """
   problems = []
   cache: dict[str, dict[str, FileEntry]] = {}
@@ -253,6 +257,8 @@ def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, 
       problems.append((path, f"size {size} bytes, metadata says {entry.file_size}"))
     elif deep and _md5(path) != entry.md5_hash:
       problems.append((path, "md5 differs from the metadata (same size, changed content)"))
+    if on_file:
+      on_file(path, "mismatch" if problems and problems[-1][0] == path else "ok")
   return problems
 
 
