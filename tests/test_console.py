@@ -15,6 +15,7 @@ NOISE_FRAGMENTS = (
   "InitializeLog",
   "Could not find cuda drivers",
   "cuInit",
+  "Unable to register",  # TensorFlow 2.17's cuDNN/cuFFT/cuBLAS factory lines.
   "is deprecated",
   "tf_record_iterator",
 )
@@ -120,3 +121,13 @@ def test_debug_and_v1_show_tensorflow_lines_again(trained):
   )  # fmt: skip
   assert v1.returncode == 0, v1.stderr[-3000:]
   assert "InitializeLog" in v1.stderr
+
+
+@pytest.mark.io
+def test_quiet_on_tensorflow_2_17(tmp_path):
+  """The io environment's TensorFlow 2.17 prints other lines (cuDNN/cuFFT/cuBLAS factories); hidden too."""
+  done = _deep("trainer", "train", "toy", "-p", "train.epochs", "2", cwd=tmp_path)
+  assert done.returncode == 0, done.stderr[-3000:]
+  for fragment in NOISE_FRAGMENTS:
+    assert fragment not in done.stderr, done.stderr
+  assert done.stderr.startswith("deephub: training toy into ")
