@@ -160,6 +160,7 @@ def train_and_evaluate(
       optimizer,
       global_step,
       xla=use_xla(config.runtime) and placement.xla_ok,
+      autograph=config.runtime.autograph,
       strategy=placement.strategy,
       summary_steps=train.save_summary_steps,
     ),
