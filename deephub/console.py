@@ -58,14 +58,21 @@ def filtered_stderr(noise: re.Pattern[bytes] = NOISE) -> Iterator[None]:
   crash inside the block still shows what was printed before it.
   """
   sys.stderr.flush()
-  real = os.dup(2)
+  try:
+    real = os.dup(2)
+  except OSError:  # No fd 2 at all (`2>&-`): nothing to filter.
+    yield
+    return
   read_end, write_end = os.pipe()
 
   def forward() -> None:
     with os.fdopen(read_end, "rb") as pipe:
       for line in pipe:
         if not noise.search(line.rstrip(b"\r\n")):
-          os.write(real, line)
+          try:
+            os.write(real, line)
+          except OSError:  # stderr closed (`2>&-`, a reader that quit): keep draining.
+            pass
 
   thread = threading.Thread(target=forward, name="deephub-stderr-filter", daemon=True)
   thread.start()
