@@ -42,7 +42,8 @@ def test_duration(secs, text):
 
 def test_log_progress_logs_only_when_due(caplog):
   clock = _Clock()
-  with _make(progress.LogProgress, clock, start=20) as log, caplog.at_level(logging.INFO):
+  # On absl's logger too: an earlier `deep` run in this process may have set it to WARNING.
+  with _make(progress.LogProgress, clock, start=20) as log, caplog.at_level(logging.INFO, logger="absl"):
     clock.now += 4.0
     log.update(40, 1.5, log=False)
     log.update(60, 1.25, log=True)
