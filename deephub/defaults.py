@@ -160,6 +160,11 @@ def base_config() -> ml_collections.ConfigDict:
   # Also use XLA on a machine with only CPUs. Off: TensorFlow's own CPU
   # kernels measured faster there (benchmarks/README.md).
   config.runtime.xla_on_cpu = False
+  # Let AutoGraph rewrite Python `if`/`for` on tensors in the model's code for
+  # the train step. Off: Estimator model_fns and Keras 3 layers never relied
+  # on it, and converting took half the time to the first toy step
+  # (benchmarks/README.md); turn on for models that branch on tensor values.
+  config.runtime.autograph = False
   # Seed for weight initialisation and shuffling.
   config.runtime.seed = 42
   # tf.distribute strategy: 'auto' (multi_worker_mirrored when TF_CONFIG names

@@ -19,7 +19,7 @@ import threading
 import ml_collections
 from absl import logging
 
-from deephub import write_errors
+from deephub import console, write_errors
 from deephub.errors import Interrupted, UserError
 
 
@@ -64,6 +64,7 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
   resolve_model_dir(config, variant)
   check_model_dir(config.model.model_dir)
   print(f"deephub: training {variant} into {config.model.model_dir}", file=sys.stderr, flush=True)
+  console.load_tensorflow()  # Before the engine imports it: hides the no-GPU lines.
   from deephub.engine import preemption, train_and_evaluate  # Deferred: loads TensorFlow.
 
   results = train_and_evaluate(config)
@@ -85,7 +86,15 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
     file=sys.stderr,
     flush=True,
   )
+  print_next_steps(config.model.model_dir)
   return results
+
+
+def print_next_steps(model_dir: str) -> None:
+  """After a finished run: where it is, the TensorBoard command, the newest export."""
+  from deephub import next_steps
+
+  print("\n".join(next_steps.lines(model_dir)), file=sys.stderr, flush=True)
 
 
 MODES = ("train", "evaluate", "export", "predict")
@@ -144,6 +153,7 @@ def _run_mode(
     train_variant(config, variant)
     return
   resolve_model_dir(config, variant)
+  console.load_tensorflow()
   from deephub import engine  # Deferred: loads TensorFlow.
 
   if mode == "evaluate":

@@ -9,6 +9,7 @@ import os
 
 # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) hides our
 # log lines; users can still set the variable themselves.
+_TF_CPP_LEVEL_FROM_USER = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
@@ -69,6 +70,8 @@ def main(argv: list[str]) -> int:
   """Runs the mode; returns its exit code (a stop signal's, see `launch.run_mode`)."""
   if len(argv) > 1:
     cli_support.exit_with(UserError(f"unexpected arguments {argv[1:]}; pass settings as --config.KEY=VALUE"))
+  if FLAGS.verbosity >= 1 and not _TF_CPP_LEVEL_FROM_USER:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # `-v 1` shows TensorFlow's native lines too (see console).
   name = FLAGS.variant or os.path.splitext(os.path.basename(FLAGS["config"].config_filename))[0]
   try:
     return launch.run_mode(FLAGS.config, name, FLAGS.mode, predictions_path=FLAGS.predictions_path)

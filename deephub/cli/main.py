@@ -3,6 +3,8 @@
   deep [-l LEVEL] [--logging-stream stdout|stderr] trainer train VARIANT [-p KEY VALUE ...]
   deep utils generate-metadata|total-examples|validate PATTERN
   deep hpt run|status TUNE.yaml
+  deep doctor
+  deep --version
 
 argparse, not absl flags: absl has no subcommands. Only `trainer` commands
 import TensorFlow, and only once they run, so `deep --help` and `deep utils`
@@ -14,7 +16,8 @@ import logging
 import os
 import sys
 
-from deephub.cli import hpt_commands, metadata_commands, preprocessor_commands, trainer_commands
+import deephub
+from deephub.cli import doctor, hpt_commands, metadata_commands, preprocessor_commands, trainer_commands
 from deephub.cli.commands import add_group
 from deephub.errors import UserError
 
@@ -26,15 +29,18 @@ _TF_CPP_LEVELS = {"DEBUG": "0", "INFO": "0", "WARNING": "1", "ERROR": "2", "CRIT
 def build_parser() -> argparse.ArgumentParser:
   """The whole `deep` command tree."""
   parser = argparse.ArgumentParser(prog="deep", description="Train Deephub variants and manage their data.")
+  parser.add_argument("--version", action="version", version=f"deephub {deephub.__version__}")
   parser.add_argument("-l", "--logging-level", choices=LEVELS, help="log level (default WARNING)")
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
   )
-  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,preprocessor,hpt}")
+  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,preprocessor,hpt,doctor}")
   add_group(groups, "trainer", "train variants", trainer_commands.COMMANDS)
   add_group(groups, "utils", "TFRecord metadata tools", metadata_commands.COMMANDS)
   add_group(groups, "hpt", "hyperparameter search (Optuna; the hpt extra)", hpt_commands.COMMANDS)
   add_group(groups, "preprocessor", "raw images or CSV text to TFRecords", preprocessor_commands.COMMANDS)
+  checkup = "check the installation: versions, devices, optional parts, this folder's variants"
+  groups.add_parser("doctor", help=checkup, description=checkup).set_defaults(run=doctor.run)
   return parser
 
 

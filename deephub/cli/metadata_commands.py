@@ -5,10 +5,9 @@ import sys
 import time
 
 from deephub.cli.commands import Command
+from deephub.cli.file_progress import file_progress
 from deephub.errors import UserError
 from deephub.io import metadata
-
-_BAR_WIDTH = 30
 
 
 def _matching_files(pattern: str) -> list[str]:
@@ -16,22 +15,6 @@ def _matching_files(pattern: str) -> list[str]:
   if not files:
     raise UserError(f"pattern {pattern!r} matches no file; quote it so the shell does not expand it")
   return files
-
-
-class _Progress:
-  """A one-line progress bar on stderr; other messages go on their own lines."""
-
-  def __init__(self, total: int):
-    self.total, self.done = total, 0
-
-  def __call__(self, path: str, outcome: str) -> None:
-    self.done += 1
-    if outcome.startswith("unreadable"):
-      print(f"\rskipping {path}, {outcome}", file=sys.stderr)
-    filled = _BAR_WIDTH * self.done // self.total
-    bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-    end = "\n" if self.done == self.total else ""
-    print(f"\r[{bar}] {self.done}/{self.total} files", end=end, file=sys.stderr, flush=True)
 
 
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +29,8 @@ def _generate(args: argparse.Namespace) -> int:
   files = _matching_files(args.pattern)
   print(f"Found {len(files)} files matching {args.pattern}")
   start = time.monotonic()
-  report = metadata.generate(
-    files, compression=args.compression_type, force=args.force, on_file=_Progress(len(files))
-  )
+  with file_progress(files) as on_file:
+    report = metadata.generate(files, compression=args.compression_type, force=args.force, on_file=on_file)
   secs = max(time.monotonic() - start, 1e-9)
   megabytes = report.scanned_bytes / 1e6
   print(
@@ -79,7 +61,11 @@ def _validate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
   files = _matching_files(args.pattern)
-  problems = metadata.check_files(files, deep=args.deep)
+  if args.deep:  # Reads every byte: worth a progress bar.
+    with file_progress(files) as on_file:
+      problems = metadata.check_files(files, deep=True, on_file=on_file)
+  else:
+    problems = metadata.check_files(files, deep=False)
   for path, problem in problems:
     print(f"{path}: {problem}")
   if problems:

@@ -23,7 +23,10 @@ def read_scalars(logdir: str) -> History:
   """
   history: History = {}
   for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-    for event in tf.compat.v1.train.summary_iterator(path):
+    # Plain TFRecord reads: `tf.compat.v1.train.summary_iterator` prints a
+    # deprecation warning (it wraps tf_record_iterator) on every first use.
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
         if value.HasField("simple_value"):
           history.setdefault(int(event.step), {})[value.tag] = float(value.simple_value)

@@ -178,6 +178,7 @@ def _train(config: ml_collections.ConfigDict, placement, clock: Callable[[], flo
       optimizer,
       global_step,
       xla=use_xla(config.runtime) and placement.xla_ok,
+      autograph=config.runtime.autograph,
       strategy=placement.strategy,
       summary_steps=train.save_summary_steps,
     ),
@@ -195,6 +196,6 @@ def _train(config: ml_collections.ConfigDict, placement, clock: Callable[[], flo
     run.train_writer.write_scalars(run.step, corrupt)
   if not latest:
     run.save()  # Like an Estimator: model.ckpt-0, the state to roll back to.
-  with explained_data_loss(train_feeder, "train.train_feeder", on_error=run.save_progress):
+  with explained_data_loss(train_feeder, "train.train_feeder", on_error=run.save_progress), run.progress:
     run.train(iterator)
   return run.finish()

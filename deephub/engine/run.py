@@ -7,7 +7,6 @@ early stopping, preemption and logging. `loop.train_and_evaluate` builds it.
 """
 
 import contextlib
-import math
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -16,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from deephub.engine import distribute, preemption
+from deephub.engine import distribute, preemption, progress
 from deephub.engine.early_stopping import EarlyStopping
 from deephub.engine.hooks import PeriodicTrigger
 from deephub.engine.input_state import INPUT_STATE_KEY
@@ -107,6 +106,10 @@ class Run:
         self.train_writer.write_session_start(self.step + 1)
         if eval_feeder is not None:
           self.eval_writer.write_session_start(self.step + 1)
+    # A live line on a terminal, else log lines; entered around `train()` by the loop.
+    self.progress = progress.for_stderr(
+      total_steps=self.total_steps, start_step=self.step, batch_size=batch_size, clock=clock
+    )
     logging.info(
       "Training %s to step %d (%d epochs x %d steps) into %s",
       config.model.type,
@@ -119,7 +122,6 @@ class Run:
   def train(self, iterator) -> None:
     """Runs compiled loops until total_steps, doing host work between them."""
     train = self.train_config
-    start_step, start_time = self.step, self.clock()
     while self.step < self.total_steps:
       num_steps = min(train.steps_per_loop, self.total_steps - self.step)
       loop_start = self.clock()
@@ -141,18 +143,9 @@ class Run:
         self.save()
       if self.eval_feeder is not None and self.placement.is_chief and self.eval_trigger(self.step):
         self.run_eval()
-      if self.log_trigger(self.step) or self.step == self.total_steps:
-        rate = (self.step - start_step) / max(self.clock() - start_time, 1e-9)
-        eta = (self.total_steps - self.step) / rate if rate else math.inf
-        logging.info(
-          "step %d/%d  loss %.5g  %.3g steps/s  %.4g examples/s  ETA %s",
-          self.step,
-          self.total_steps,
-          logs["loss"][-1],
-          rate,
-          rate * self.batch_size,
-          _duration(eta),
-        )
+      # Called every loop: the trigger advances, and a terminal line redraws each time.
+      due = self.log_trigger(self.step) or self.step == self.total_steps
+      self.progress.update(self.step, float(logs["loss"][-1]), log=due)
       # Only the chief evaluates, so its decision is shared: a worker that went
       # on alone would block in its next all-reduce.
       if preemption.any_worker(
@@ -264,7 +257,7 @@ class Run:
     ):
       logging.info("Stopping at step %d: the evaluation callback asked to stop", self.step)
       self.stop_after_eval = True
-    logging.info("Eval at step %d: %s", self.step, ", ".join(f"{k} = {v:.5g}" for k, v in scalars.items()))
+    self.progress.eval(self.step, scalars)
     return True
 
   def _non_finite(self, logs, finite, first) -> None:
@@ -358,10 +351,3 @@ def write_train_summaries(
       scalars["global_step/sec"] = steps_per_sec
     writer.write_scalars(first_step + i, scalars)
   writer.flush()
-
-
-def _duration(secs: float) -> str:
-  if not math.isfinite(secs):
-    return "?"
-  secs = int(secs)
-  return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"

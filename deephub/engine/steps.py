@@ -27,6 +27,7 @@ def make_train_loop(
   xla: bool,
   strategy: tf.distribute.Strategy,
   summary_steps: int = 1,
+  autograph: bool = False,
 ) -> Callable:
   """Returns `train_loop(iterator, num_steps) -> {name: float32[num_steps]}`.
 
@@ -52,6 +53,8 @@ def make_train_loop(
       come from its `distribute_datasets_from_function`.
     summary_steps: compute the training summaries every this many steps
       (`train.save_summary_steps`).
+    autograph: AutoGraph-convert the model's code in the step
+      (`runtime.autograph`). The engine's own code needs no conversion.
   """
   variables = model.trainable_variables
   replicas = strategy.num_replicas_in_sync
@@ -59,7 +62,7 @@ def make_train_loop(
   # design, so only its loss is checked.
   check_gradients = not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-  @tf.function(jit_compile=xla)
+  @tf.function(jit_compile=xla, autograph=autograph)
   def train_step(features, labels, summarise):
     with tf.GradientTape() as tape:
       outputs = float32_outputs(model(features, training=True))
@@ -93,7 +96,9 @@ def make_train_loop(
       for name, value in per_replica.items()
     }
 
-  @tf.function
+  # An explicit while_loop, not AutoGraph: converting this file's functions
+  # cost about a second of the first step, and steady state is the same graph.
+  @tf.function(autograph=False)
   def train_loop(iterator, num_steps):
     # The first step runs outside the loop so the summary names are known
     # when the per-step arrays are created.
@@ -101,9 +106,12 @@ def make_train_loop(
     arrays = {
       name: tf.TensorArray(tf.float32, size=num_steps).write(0, value) for name, value in logs.items()
     }
-    for i in tf.range(1, num_steps):
+
+    def step(i, arrays):
       logs = distributed_step(iterator)
-      arrays = {name: arrays[name].write(i, logs[name]) for name in arrays}
+      return i + 1, {name: arrays[name].write(i, logs[name]) for name in arrays}
+
+    _, arrays = tf.while_loop(lambda i, _: i < num_steps, step, (tf.constant(1, num_steps.dtype), arrays))
     return {name: array.stack() for name, array in arrays.items()}
 
   return train_loop

@@ -376,7 +376,9 @@ def generate(
   return report
 
 
-def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, str]]:
+def check_files(
+  files: Sequence[str], *, deep: bool = False, on_file: Callable[[str, str], None] | None = None
+) -> list[tuple[str, str]]:
   """Returns `(path, problem)` for each file whose entry is missing, invalid or does not match.
 
   Invalid entries (`bad_entries`) come first.
@@ -384,9 +386,13 @@ def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, 
   Args:
     files: paths to check.
     deep: also compare md5 sums (reads every file); otherwise sizes only.
+    on_file: called as `on_file(path, outcome)` after each file, outcome
+      'ok' or 'mismatch' (for progress output).
   """
   problems = bad_entries(files)
   flagged = {path for path, _ in problems}
+  for path in flagged if on_file else ():
+    on_file(path, "mismatch")
   cache: dict[str, dict[str, FileEntry]] = {}
   for path in files:
     if path in flagged:
@@ -401,6 +407,8 @@ def check_files(files: Sequence[str], *, deep: bool = False) -> list[tuple[str, 
       problems.append((path, f"size {size} bytes, metadata says {entry.file_size}"))
     elif deep and _md5(path) != entry.md5_hash:
       problems.append((path, "md5 differs from the metadata (same size, changed content)"))
+    if on_file:
+      on_file(path, "mismatch" if problems and problems[-1][0] == path else "ok")
   return problems
 
 

@@ -136,7 +136,13 @@ class TFRecordExamplesFeeder:
     # Each pass is built from its epoch number, so its order is a function of
     # (seed, epoch) alone: a restored iterator replays later epochs exactly.
     passes = tf.data.Dataset.counter() if epochs is None else tf.data.Dataset.range(epochs)
-    batches = passes.flat_map(lambda epoch: self._one_pass(epoch, batch_size, input_context))
+    # Not AutoGraph-converted (nor, inside it, the interleave and map
+    # functions): no tensor-dependent Python control flow here, and
+    # converting these took a second of the first step (benchmarks/README.md).
+    one_pass = tf.autograph.experimental.do_not_convert(
+      lambda epoch: self._one_pass(epoch, batch_size, input_context)
+    )
+    batches = passes.flat_map(one_pass)
     return batches.prefetch(tf.data.AUTOTUNE)
 
   def get_input_fn(self, epochs: int | None = None):

@@ -28,8 +28,9 @@ def test_generate_total_and_validate(folder, capsys):
   out, err = capsys.readouterr()
   assert out.startswith(f"Found 3 files matching {pattern}\n")
   assert "Scanned 2 files" in out and "skipped 1 unreadable" in out
-  assert f"skipping {folder / 'README'}, unreadable: ends inside a record" in err
-  assert "[##############################] 3/3 files" in err
+  # Off a terminal (pytest captures stderr) no bar: only the skipped file's line.
+  [line] = err.splitlines()
+  assert line.startswith(f"skipping {folder / 'README'}, unreadable: ends inside a record")
   assert set(json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]) == {
     "train-00000-of-00001",
     "validation-00000-of-00001",

@@ -104,3 +104,24 @@ def test_train_summaries_are_computed_on_summary_steps_only(toy_config, xla):
     np.testing.assert_allclose(sparse[name][due], every[name][due], rtol=1e-6, err_msg=name)
     assert np.isfinite(every[name]).all(), name
   np.testing.assert_allclose(sparse["loss"], every["loss"], rtol=1e-6)
+
+
+def test_model_code_is_autograph_converted_only_with_runtime_autograph(toy_config):
+  feeder, model, optimizer = _parts(toy_config)
+  plain_loss = model.loss
+
+  def loss(labels, outputs):
+    losses = plain_loss(labels, outputs)
+    if tf.reduce_sum(losses) < 0:  # A Python `if` on a tensor: only AutoGraph can trace it.
+      losses = -losses
+    return losses
+
+  model.loss = loss
+  strategy = tf.distribute.get_strategy()
+  iterator = iter(feeder.dataset(epochs=None))
+  converted = make_train_loop(model, optimizer, tf.Variable(0, dtype=tf.int64), xla=False, strategy=strategy,
+                              autograph=True)  # fmt: skip
+  assert converted(iterator, tf.constant(2))["loss"].shape == (2,)
+  plain = make_train_loop(model, optimizer, tf.Variable(0, dtype=tf.int64), xla=False, strategy=strategy)
+  with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
+    plain(iterator, tf.constant(2))

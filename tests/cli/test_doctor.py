@@ -1,0 +1,107 @@
+"""`deep doctor` and `deep --version`: one line per item, OK or the problem with its fix."""
+
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+import deephub
+from deephub.cli import doctor
+from deephub.io import remote
+from tests.conftest import REPO
+
+
+def _deep(*args, cwd=REPO):
+  return subprocess.run(
+    [sys.executable, "-m", "deephub.cli.main", *args],
+    cwd=cwd, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=300,
+  )  # fmt: skip
+
+
+def test_version():
+  done = _deep("--version")
+  assert (done.returncode, done.stdout) == (0, f"deephub {deephub.__version__}\n")
+
+
+def _items(stdout):
+  return {line.split()[1]: line for line in stdout.splitlines()}
+
+
+def test_doctor_reports_the_missing_io_extra_with_its_fix():
+  """This environment (TensorFlow 2.21, no tensorflow-io) is healthy except for the io extra."""
+  done = _deep("doctor")
+  assert done.returncode == 1, done.stdout + done.stderr
+  assert done.stderr == ""  # TensorFlow's no-GPU lines stay hidden here too.
+  lines = done.stdout.splitlines()
+  assert len(lines) == len(doctor.CHECKS)
+  problems = [line for line in lines if not line.startswith("OK       ")]
+  assert problems == [
+    "PROBLEM  the io extra (s3://, hdfs://, az://, http(s)://, Parquet) needs tensorflow-io, which is "
+    f"not installed; it works only with tensorflow 2.17 (installed: {_tf_version()}); "
+    f"fix: {remote.INSTALL_COMMAND}"
+  ]
+  assert lines[0] == f"OK       deephub {deephub.__version__} ({os.path.join(REPO, 'deephub')})"
+  assert lines[2] == f"OK       tensorflow {_tf_version()}"
+  assert lines[4].startswith("OK       devices: CPU:0")
+  assert lines[-1].startswith(f"OK       configs/variants in {REPO}: ") and "toy" in lines[-1]
+
+
+@pytest.mark.io
+def test_doctor_passes_on_a_healthy_install():
+  """The io environment has every part: TensorFlow 2.17 with tensorflow-io."""
+  done = _deep("doctor")
+  assert done.returncode == 0, done.stdout + done.stderr
+  lines = done.stdout.splitlines()
+  assert len(lines) == len(doctor.CHECKS) and all(line.startswith("OK       ") for line in lines), lines
+  io_line = next(line for line in lines if "io extra" in line)
+  assert "tensorflow-io 0.37.1; filesystems " in io_line and "s3://" in io_line and "hdfs://" in io_line
+
+
+def _tf_version():
+  import tensorflow as tf
+
+  return tf.__version__
+
+
+def test_variants_folder(tmp_path):
+  missing = doctor.check_variants_folder(str(tmp_path))
+  assert not missing.ok and "create configs/variants/" in missing.fix
+  (tmp_path / "configs" / "variants").mkdir(parents=True)
+  for name in ("b.py", "a.yaml", "a.py", "_private.py", "notes.txt"):
+    (tmp_path / "configs" / "variants" / name).write_text("")
+  found = doctor.check_variants_folder(str(tmp_path))
+  assert found.ok and found.text.endswith(": 2 variants (a, b)")
+
+
+def test_native_ops_absent_is_not_a_problem():
+  # deephub.ops does not exist in this build yet; when it does, this asserts it loads.
+  finding = doctor.check_native_ops()
+  assert finding.ok
+  if importlib.util.find_spec("deephub.ops") is None:
+    assert finding.text.startswith("native ops: none in this build")
+
+
+def test_native_ops_that_fail_to_load_are_a_problem_with_the_fix(monkeypatch):
+  monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+
+  def broken(name):
+    raise OSError(f"{name}: _ops.so: undefined symbol: _ZN10tensorflow")
+
+  monkeypatch.setattr(importlib, "import_module", broken)
+  finding = doctor.check_native_ops()
+  assert not finding.ok and "undefined symbol" in finding.text and "rebuilt for tensorflow" in finding.fix
+
+
+@pytest.mark.parametrize(
+  "finding, line",
+  [
+    (doctor.Finding(True, "python 3.11.7"), "OK       python 3.11.7"),
+    (doctor.Finding(False, "tensorboard is not installed", "pip install tensorboard"),
+     "PROBLEM  tensorboard is not installed; fix: pip install tensorboard"),
+  ],
+)  # fmt: skip
+def test_finding_lines(finding, line):
+  assert finding.line() == line
