@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
   )
-  groups = parser.add_subparsers(dest="group", required=True, metavar="{trainer,utils,preprocessor,hpt,doctor}")
+  groups = parser.add_subparsers(
+    dest="group", required=True, metavar="{trainer,utils,preprocessor,hpt,doctor}"
+  )
   add_group(groups, "trainer", "train variants", trainer_commands.COMMANDS)
   add_group(groups, "utils", "TFRecord metadata tools", metadata_commands.COMMANDS)
   add_group(groups, "hpt", "hyperparameter search (Optuna; the hpt extra)", hpt_commands.COMMANDS)

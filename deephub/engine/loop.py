@@ -97,10 +97,15 @@ def train_and_evaluate(
   placement = distribute.make_placement(config.runtime)  # First: it may configure the TF runtime.
   # Before anything is written into model_dir, until the last file is.
   with model_dir_lock.hold(model_dir, chief=placement.is_chief):
-    return _train(config, placement, clock)
+    return _train(config, placement, clock, on_evaluation)
 
 
-def _train(config: ml_collections.ConfigDict, placement, clock: Callable[[], float]) -> dict[str, float]:
+def _train(
+  config: ml_collections.ConfigDict,
+  placement,
+  clock: Callable[[], float],
+  on_evaluation: EvaluationCallback | None,
+) -> dict[str, float]:
   """The body of train_and_evaluate, run while the chief holds the model_dir lock."""
   train = config.train
   model_dir = config.model.model_dir
