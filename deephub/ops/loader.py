@@ -78,6 +78,13 @@ def status() -> Status:
   return _status
 
 
+def reset() -> None:
+  """Forgets the last attempt, so the next `load()` honours a changed DEEPHUB_NATIVE_OPS (tests)."""
+  global _library, _status
+  with _lock:
+    _library, _status = None, None
+
+
 def _disabled() -> bool:
   return os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off")
 
