@@ -244,6 +244,8 @@ class GenerateReport:
   scanned_bytes: int = 0
   # Scanned files with a partial header after their last record (ignored, as TensorFlow does).
   trailing: list[str] = dataclasses.field(default_factory=list)
+  # Why each unreadable file is unreadable (with the byte offset when known).
+  reasons: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def generate(
@@ -286,6 +288,7 @@ def generate(
       elif isinstance(result, UnreadableFileError):
         entries.pop(name, None)
         report.unreadable.append(path)
+        report.reasons[path] = str(result)
         outcome = f"unreadable: {result}"
       else:
         entries[name] = result.entry
@@ -431,7 +434,8 @@ def record_counts(files: Sequence[str], *, compression: str = "", auto_generate:
     if report.unreadable:
       raise UserError(
         f"cannot read {report.unreadable[0]} as a TFRecord file (compression {compression!r}): it is "
-        "truncated, corrupted or not TFRecord; list bad files with `deep utils validate PATTERN "
+        f"truncated, corrupted or not TFRecord ({report.reasons[report.unreadable[0]]}); list bad files "
+        "with `deep utils validate PATTERN "
         "--deep-check`, or set the feeder's skip_corrupt_records: True"
       )
     problems = check_files(files)
