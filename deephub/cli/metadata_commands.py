@@ -8,11 +8,14 @@ import time
 from deephub.cli.commands import Command
 from deephub.errors import UserError
 from deephub.io import metadata
+from deephub.ops import direct
 
 _BAR_WIDTH = 30
 
 
 def _matching_files(pattern: str) -> list[str]:
+  # These commands scan local files without importing TensorFlow (seconds saved).
+  direct.enable()
   files = metadata.list_data_files(pattern)
   if not files:
     raise UserError(f"pattern {pattern!r} matches no file; quote it so the shell does not expand it")

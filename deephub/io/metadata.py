@@ -81,13 +81,43 @@ class _Scanned:
 def _scan(path: str, compression: str) -> _Scanned:
   if compression not in COMPRESSIONS:
     raise UserError(f"compression is {compression!r}; use '' or 'GZIP'")
+  if not compression and not filesystem.is_remote(path) and _direct_ops():
+    return _direct_scan(path)
   if not compression and _native_ops():
     return _native_scan(path)
   return _python_scan(path, compression)
 
 
+def _direct_ops() -> bool:
+  """True when `deep utils` may call the native scan without importing TensorFlow."""
+  from deephub.ops import direct
+
+  return direct.available()
+
+
+def _direct_scan(path: str) -> _Scanned:
+  """The native scan through ctypes (`deephub.ops.direct`): same checks, no TensorFlow import."""
+  from deephub.ops import direct
+
+  try:
+    scan = direct.scan(path, verify_data_crc=True, md5=True)
+  except direct.ScanError as error:
+    raise UnreadableFileError(" ".join(str(error).split())[:300]) from None
+  if scan.corrupt_ranges:
+    raise UnreadableFileError(
+      f"corrupted from byte offset {scan.first_corrupt_offset}: {scan.corrupt_ranges} damaged "
+      f"range(s), {scan.corrupt_bytes} bytes, {scan.records} good records"
+    )
+  entry = FileEntry(total_records=scan.records, file_size=scan.file_size, md5_hash=scan.md5)
+  return _Scanned(entry, scan.trailing_bytes)
+
+
 def _native_ops() -> bool:
   """True when the C++ scan op is loaded (imports TensorFlow; the loader warns once if not)."""
+  from deephub.ops import loader
+
+  if loader.disabled():  # Checked first: importing the wrapper imports TensorFlow.
+    return False
   from deephub.ops import tfrecord as native  # Deferred: `deep utils` starts without TensorFlow.
 
   return native.available()
@@ -321,7 +351,7 @@ def _scan_in_parallel(
   """
   if not paths:
     return
-  if not compression:
+  if not compression and not (_direct_ops() and not any(map(filesystem.is_remote, paths))):
     _native_ops()  # Loads (or warns about) the library once, before the threads start.
 
   def scan(path: str) -> "_Scanned | UnreadableFileError":
@@ -390,6 +420,18 @@ def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
   Raises:
     UserError: a file cannot be read as TFRecord of this compression.
   """
+  local = not any(map(filesystem.is_remote, files))
+  if not compression and files and local and _direct_ops():
+    from deephub.ops import direct
+
+    def count_directly(path: str) -> int:
+      try:
+        return direct.scan(path, verify_data_crc=False).records
+      except direct.ScanError as error:
+        raise UserError(f"cannot read {path}: {' '.join(str(error).split())[:300]}") from None
+
+    with concurrent.futures.ThreadPoolExecutor(min(len(files), _cpus())) as pool:
+      return list(pool.map(count_directly, files))
   if not compression and files and _native_ops():
     import tensorflow as tf
 

@@ -55,6 +55,7 @@ class Status:
 _lock = threading.Lock()
 _library = None
 _status: Status | None = None
+_direct_path: str | None = None
 
 
 def load():
@@ -63,7 +64,7 @@ def load():
   with _lock:
     if _status is None:
       _library, _status = _load()
-      if not _status.loaded and not _disabled():
+      if not _status.loaded and not disabled() and _direct_path is None:
         logging.warning(
           "deephub: %s. Lost: corrupt TFRecord records cost the rest of their file, metadata "
           "scans are slower. To get them: install a C++ compiler (apt-get install g++) and rerun.",
@@ -85,7 +86,23 @@ def reset() -> None:
     _library, _status = None, None
 
 
-def _disabled() -> bool:
+def loaded_without_tensorflow(path: str) -> None:
+  """Records that `deephub.ops.direct` loaded `path` through ctypes in this process.
+
+  Its ops registered then, unseen by TensorFlow's Python, so loading them as a
+  TensorFlow module would find none: `load()` reports them unavailable instead.
+  """
+  global _direct_path
+  _direct_path = path
+
+
+def cached_library(wanted: str) -> str:
+  """Where the cache keeps the library with build info `wanted`."""
+  folder = wanted.replace("tf=", "").replace(";src=", "-")
+  return os.path.join(cache_dir(), folder, _LIBRARY_NAME + ".so")
+
+
+def disabled() -> bool:
   return os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off")
 
 
@@ -98,14 +115,18 @@ def cache_dir() -> str:
 
 
 def _load():
-  if _disabled():
+  if disabled():
     return None, Status(False, reason=f"turned off by {DISABLE_VARIABLE}=0")
+  if _direct_path is not None:
+    return None, Status(
+      False, reason=f"{_direct_path} was loaded without TensorFlow in this process (deep utils)"
+    )
   import tensorflow as tf
 
   wanted = build.build_info(tf.__version__)
   packaged = sorted(glob.glob(os.path.join(build.OPS_DIR, _LIBRARY_NAME + "*.so")))
-  folder = os.path.join(cache_dir(), wanted.replace("tf=", "").replace(";src=", "-"))
-  cached = os.path.join(folder, _LIBRARY_NAME + ".so")
+  cached = cached_library(wanted)
+  folder = os.path.dirname(cached)
   try:
     path = next((p for p in [*packaged, cached] if build.read_build_info(p) == wanted), None)
     if path is None:

@@ -18,6 +18,7 @@
 // Python wrappers (with the full contract): deephub/ops/tfrecord.py.
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -399,6 +400,44 @@ absl::Status ReadShape(InferenceContext* c) {
 }
 
 }  // namespace
+
+// `deep utils` scans files from plain Python through ctypes (deephub/ops/direct.py):
+// importing TensorFlow's Python costs seconds, more than scanning a gigabyte.
+// out[6] = records, corrupt ranges, corrupt bytes, first corrupt offset (-1
+// if none), trailing bytes, file size; md5_hex gets 33 bytes when want_md5.
+// Returns 0, or 1 with the error (naming the file) in `error`.
+extern "C" __attribute__((visibility("default"))) int DeephubTfrecordScanSummary(
+    const char* path_chars, int verify_data_crc, int want_md5, int64_t* out, char* md5_hex, char* error,
+    size_t error_size) {
+  const std::string path(path_chars);
+  Env* env = Env::Default();
+  absl::Status status;
+  uint64_t size = 0;
+  std::unique_ptr<RandomAccessFile> file;
+  Md5 md5;
+  status = env->GetFileSize(path, &size);
+  if (status.ok()) status = env->NewRandomAccessFile(path, &file);
+  Scanner scanner(file.get(), path, size, verify_data_crc != 0, want_md5 ? &md5 : nullptr);
+  if (status.ok()) status = scanner.Run();
+  if (!status.ok()) {
+    std::snprintf(error, error_size, "%s", std::string(status.message()).c_str());
+    return 1;
+  }
+  uint64_t end = 0, corrupt_bytes = 0;
+  if (!scanner.offsets.empty()) end = scanner.offsets.back() + kOverheadBytes + scanner.lengths.back();
+  for (int64_t length : scanner.corrupt_lengths) corrupt_bytes += length;
+  if (!scanner.corrupt_offsets.empty()) {
+    end = std::max<uint64_t>(end, scanner.corrupt_offsets.back() + scanner.corrupt_lengths.back());
+  }
+  out[0] = static_cast<int64_t>(scanner.offsets.size());
+  out[1] = static_cast<int64_t>(scanner.corrupt_offsets.size());
+  out[2] = static_cast<int64_t>(corrupt_bytes);
+  out[3] = scanner.corrupt_offsets.empty() ? -1 : scanner.corrupt_offsets.front();
+  out[4] = static_cast<int64_t>(size - end);
+  out[5] = static_cast<int64_t>(size);
+  if (want_md5) std::snprintf(md5_hex, 33, "%s", md5.HexDigest().c_str());
+  return 0;
+}
 
 REGISTER_OP("DeephubTfrecordScan")
     .Input("path: string")

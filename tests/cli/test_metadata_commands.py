@@ -91,3 +91,18 @@ def test_documented_generate_command_verbatim(folder):
   assert result.stdout.startswith("Found 2 files")
   entries = json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]
   assert entries["train-00000-of-00001"]["total_records"] == 10
+
+
+def test_generate_and_count_scan_without_importing_tensorflow(folder, native_ops):
+  """The CLI scans through ctypes (deephub.ops.direct): same metadata, no `import tensorflow`."""
+  code = (
+    "import sys\nfrom deephub.cli.main import main\nfrom deephub.ops import direct\n"
+    f"main(['utils', 'generate-metadata', '{folder}/*'])\n"
+    f"main(['utils', 'total-examples', '{folder}/*'])\n"
+    "print('tensorflow' in sys.modules, direct.available())"
+  )
+  command = [sys.executable, "-c", code]
+  result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+  assert result.stdout.splitlines()[-2:] == ["20", f"False {native_ops == 'native'}"]
+  shipped = open(os.path.join(toy_data_dir(), "_tfrecord_metadata.json")).read()
+  assert (folder / "_tfrecord_metadata.json").read_text() == shipped
