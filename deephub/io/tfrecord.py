@@ -228,6 +228,8 @@ class TFRecordExamplesFeeder:
 
   def _chunk_records(self) -> int:
     """Records per chunk: `CHUNK_RECORDS`, fewer when that would exceed `_CHUNK_BYTES`."""
+    if self.record_counts is None and self._reads_by_offset():
+      self.scan()  # Reading by offset needs the scan anyway; it also gives the counts.
     records = sum(self.record_counts or [])
     if not records:
       return _UNSIZED_CHUNK_RECORDS
