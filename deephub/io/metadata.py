@@ -410,6 +410,16 @@ def _md5(path: str) -> str:
   return md5.hexdigest()
 
 
+def _records_or_error(path: str, records: int, corrupt_bytes: int) -> int:
+  """Good records are counted past damage; a file with none at all is not uncompressed TFRecord."""
+  if corrupt_bytes and not records:
+    raise UserError(
+      f"cannot read {path} as an uncompressed TFRecord file: no record in its {corrupt_bytes} bytes; "
+      f"if it is GZIP, write its metadata with {fix_command(filesystem.folder_of(path), 'GZIP')}"
+    )
+  return records
+
+
 def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
   """Each file's record count by reading it, files in parallel (for files without metadata).
 
@@ -426,9 +436,10 @@ def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
 
     def count_directly(path: str) -> int:
       try:
-        return direct.scan(path, verify_data_crc=False).records
+        scan = direct.scan(path, verify_data_crc=False)
       except direct.ScanError as error:
         raise UserError(f"cannot read {path}: {' '.join(str(error).split())[:300]}") from None
+      return _records_or_error(path, scan.records, scan.corrupt_bytes)
 
     with concurrent.futures.ThreadPoolExecutor(min(len(files), _cpus())) as pool:
       return list(pool.map(count_directly, files))
@@ -443,9 +454,10 @@ def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
 
         remote.ensure_filesystem(path, where="path")
       try:
-        return native.tfrecord_scan(path, verify_data_crc=False).num_records
+        scan = native.tfrecord_scan(path, verify_data_crc=False)
       except tf.errors.OpError as error:
         raise UserError(f"cannot read {path}: {' '.join(error.message.split())[:300]}") from None
+      return _records_or_error(path, scan.num_records, scan.corrupt_bytes)
 
     with concurrent.futures.ThreadPoolExecutor(min(len(files), _cpus())) as pool:
       return list(pool.map(count, files))

@@ -129,11 +129,15 @@ def test_native_scan_refuses_a_flipped_bit_the_framing_walk_cannot_see(folder, n
     assert metadata.scan_file(str(train)).total_records == 10
 
 
-def test_count_records_without_metadata(folder):
+def test_count_records_without_metadata(folder, native_ops):
   files = metadata.list_data_files(str(folder / "*"))
   assert metadata.count_records(files) == [10, 10]
   gz = [os.path.join(COMPRESSED_TOY, "train-00000-of-00001.gz")]
   assert metadata.count_records(gz, compression="GZIP") == [10]
+  # A GZIP file counted as uncompressed is an error, not 0 records.
+  message = "cannot read .*train-00000-of-00001.gz|--compression_type GZIP"
+  with pytest.raises(UserError, match=message):
+    metadata.count_records(gz)
 
 
 def test_generate_skips_unreadable_and_keeps_fresh_entries(folder):
