@@ -247,11 +247,14 @@ def report_corrupt_files(feeder) -> dict[str, float]:
       )
     else:
       logging.warning(
-        "skip_corrupt_records: %s: %s after %d good records; skipping the rest of the file (%s bytes)",
+        "skip_corrupt_records: %s: %s after %d good records; skipping the rest of the file (%s bytes; %s)",
         scan.path,
         scan.error,
         scan.records,
         scan.skipped_bytes or "unknown",
+        "a GZIP file cannot be read by record offset"
+        if feeder.compression
+        else "the native TFRecord ops that resynchronise are not loaded",
       )
   return {
     "input/corrupt_files_skipped": len(bad),
