@@ -1,4 +1,4 @@
-"""deephub.ops.tfrecord (tfrecord_ops.cc): the native scan and read, against tf.data and a pure-Python reference reader."""
+"""deephub.ops.tfrecord (tfrecord_ops.cc): scan and read, against tf.data and a pure-Python reference."""
 
 import hashlib
 import os
