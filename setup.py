@@ -1,6 +1,43 @@
-"""deephub: TensorFlow 2 experimentation framework (see README.md)."""
+"""deephub: TensorFlow 2 experimentation framework (see README.md).
 
-from setuptools import find_packages, setup
+The native ops (deephub/ops) are compiled here by BuildNativeOps; see README "Native ops".
+"""
+
+import importlib.util
+import os
+import sys
+
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildNativeOps(build_ext):
+  """Compiles deephub/ops with g++ and TensorFlow's flags (deephub/ops/build.py), not distutils.
+
+  pyproject.toml puts TensorFlow in the build requirements, so it is
+  importable here under pip's build isolation. A failure (no compiler, no
+  TensorFlow with --no-build-isolation) does not fail the install: the
+  package ships without the library, and deephub builds it into a per-user
+  cache on first use, or warns once and uses its pure-TensorFlow paths.
+  """
+
+  def build_extensions(self):
+    path = os.path.join(HERE, "deephub", "ops", "build.py")
+    spec = importlib.util.spec_from_file_location("deephub_ops_build", path)
+    ops_build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ops_build)
+    built = []
+    for extension in self.extensions:
+      try:
+        info = ops_build.compile_library(self.get_ext_fullpath(extension.name))
+        print(f"deephub: built the native ops ({info})", file=sys.stderr)
+        built.append(extension)
+      except (ImportError, ops_build.BuildError) as error:
+        print(f"WARNING: deephub native ops not built ({error}); built on first use instead", file=sys.stderr)
+    self.extensions = built  # Later steps copy only what exists.
+
 
 # `deep hpt`: Optuna runs the search (samplers, pruners, a study in any
 # SQLAlchemy database); psycopg (3, with its wheels' libpq) lets workers on
@@ -26,10 +63,14 @@ setup(
   package_dir={"deephub.configs": "configs"},
   package_data={
     # Both toy datasets (plain and GZIP) with their _tfrecord_metadata.json.
-    "deephub": ["resources/blobs/data/toy/*", "resources/blobs/data/compressed_toy/*"],
+    "deephub": ["resources/blobs/data/toy/*", "resources/blobs/data/compressed_toy/*", "ops/*.cc", "ops/*.h"],
     # Legacy YAML variants and the feeder files they extend.
     "deephub.configs": ["*.py", "variants/*.py", "variants/*.yaml", "feeders/*.yaml"],
   },
+  # The native TFRecord ops; their sources ship too (package_data), so a
+  # library for another TensorFlow can be rebuilt on first use.
+  ext_modules=[Extension("deephub.ops._tfrecord_ops", sources=["deephub/ops/tfrecord_ops.cc"])],
+  cmdclass={"build_ext": BuildNativeOps},
   install_requires=[
     "tensorflow>=2.17,<2.22",
     "absl-py",

@@ -4,7 +4,8 @@
 
 Writes a TFRecord file (plain and GZIP) into a temp folder, reads each once
 to warm the page cache, then times `deephub.io.metadata.scan_file` (md5 and
-record count from the same chunks, pure Python) beside the two-pass
+record count in one pass: the native C++ scan for the plain file when the
+native ops load, the pure-Python walk for GZIP) beside the two-pass
 alternative: `tf.data.TFRecordDataset(...).reduce` to count (C++) plus a
 hashlib md5 pass. Prints MB/s of the stored (for GZIP: compressed) file and
 the ratio.

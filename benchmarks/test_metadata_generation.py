@@ -1,7 +1,8 @@
 """Metadata generation MB/s (`deep utils generate-metadata`) against the raw read of the same files.
 
 Generation reads each file once, counting records and computing the md5 from
-the same chunks. The alternatives are TensorFlow's C++ TFRecord reader over
+the same chunks (the native scan, see `test_native_ops.py` for its ratios to
+the old pure-Python path and to `md5sum`). The alternatives are TensorFlow's C++ TFRecord reader over
 the same files, batched, with no parsing and no hashing: the raw read as the
 issue states it, and the faster chunked read limit (see `test_feeder`).
 Rounds are paired (see `report.run_paired`); the page cache is warm for both.

@@ -19,6 +19,25 @@ def toy_config(tmp_path):
   return config
 
 
+@pytest.fixture(params=["native", "fallback"])
+def native_ops(request, monkeypatch):
+  """Runs a test with the native TFRecord ops, then again with DEEPHUB_NATIVE_OPS=0 (the fallback).
+
+  Child processes inherit the setting through the environment.
+  """
+  from deephub.ops import loader
+
+  if request.param == "native":
+    monkeypatch.delenv(loader.DISABLE_VARIABLE, raising=False)
+  else:
+    monkeypatch.setenv(loader.DISABLE_VARIABLE, "0")
+  loader.reset()
+  # The native run must really use the ops: a failed build fails it, not skips it.
+  assert (loader.load() is not None) == (request.param == "native"), loader.status().describe()
+  yield request.param
+  loader.reset()
+
+
 def run_cli(*args, cwd=None, env=None, timeout=300):
   """Runs `python -m deephub.train ARGS` in a child process; returns the CompletedProcess."""
   child_env = {**os.environ, "PYTHONPATH": REPO, **(env or {})}

@@ -90,23 +90,17 @@ def check_devices() -> Finding:
 
 
 def check_native_ops() -> Finding:
-  """deephub's C++ ops are optional: without them the pure-TensorFlow readers run."""
-  if importlib.util.find_spec("deephub.ops") is None:
-    return Finding(
-      True, "native ops: none in this build (not a problem: the pure-TensorFlow readers are used)"
-    )
-  try:
-    importlib.import_module("deephub.ops")
-  except Exception as error:  # noqa: BLE001 - any load failure (undefined symbol, missing .so) is the finding.
-    import tensorflow as tf
+  """deephub's C++ TFRecord ops: optional; without them the slower pure-TensorFlow paths run."""
+  from deephub.ops import loader  # Deferred: loading the ops imports TensorFlow.
 
-    detail = " ".join(str(error).split())[:200]
-    return Finding(
-      False,
-      f"native ops: deephub.ops is installed but does not load ({detail})",
-      f"reinstall deephub from its source so the ops are rebuilt for tensorflow {tf.__version__}",
-    )
-  return Finding(True, "native ops: deephub.ops loaded")
+  status = loader.status()
+  if status.loaded or loader.disabled():  # Turned off with DEEPHUB_NATIVE_OPS=0 on purpose.
+    return Finding(True, status.describe())
+  return Finding(
+    False,
+    status.describe(),
+    "install a C++ compiler (apt-get install g++) and rerun: deephub builds the ops on first use",
+  )
 
 
 def check_io_extra() -> Finding:

@@ -3,8 +3,9 @@
   deep [-l LEVEL] [--logging-stream stdout|stderr] trainer train VARIANT [-p KEY VALUE ...]
   deep utils generate-metadata|total-examples|validate PATTERN
   deep hpt run|status TUNE.yaml
+  deep preprocessor image|text ...
   deep doctor
-  deep --version
+  deep --version   (also says whether deephub's native ops load, and from where)
 
 argparse, not absl flags: absl has no subcommands. Only `trainer` commands
 import TensorFlow, and only once they run, so `deep --help` and `deep utils`
@@ -26,10 +27,36 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TF_CPP_LEVELS = {"DEBUG": "0", "INFO": "0", "WARNING": "1", "ERROR": "2", "CRITICAL": "3"}
 
 
+class _VersionAction(argparse.Action):
+  """`deep --version`: versions, and whether the native ops load (imports TensorFlow, only then)."""
+
+  def __init__(self, option_strings, dest, **kwargs):
+    del kwargs
+    super().__init__(option_strings, dest, nargs=0, help="print versions and the native ops' status")
+
+  def __call__(self, parser, namespace, values, option_string=None):
+    print("\n".join(version_lines()))
+    parser.exit()
+
+
+def version_lines() -> list[str]:
+  """deephub's and TensorFlow's versions, and where the native ops load from (or why not)."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  import tensorflow as tf
+
+  from deephub.ops import loader
+
+  return [
+    f"deephub {deephub.__version__} ({os.path.dirname(os.path.abspath(deephub.__file__))})",
+    f"tensorflow {tf.__version__}",
+    loader.status().describe(),
+  ]
+
+
 def build_parser() -> argparse.ArgumentParser:
   """The whole `deep` command tree."""
   parser = argparse.ArgumentParser(prog="deep", description="Train Deephub variants and manage their data.")
-  parser.add_argument("--version", action="version", version=f"deephub {deephub.__version__}")
+  parser.add_argument("--version", action=_VersionAction)
   parser.add_argument("-l", "--logging-level", choices=LEVELS, help="log level (default WARNING)")
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"

@@ -319,18 +319,32 @@ def explained_data_loss(feeder, where: str, on_error: Callable[[], None] | None 
 
 
 def report_corrupt_files(feeder) -> dict[str, float]:
-  """Logs the files `skip_corrupt_records` will cut short; returns summary scalars."""
+  """Logs each damaged file once; returns the summary scalars of what `skip_corrupt_records` skips."""
   bad = [scan for scan in feeder.scan() if scan.error]
   for scan in bad:
-    logging.warning(
-      "skip_corrupt_records: %s: %s after %d good records; skipping the rest of the file (%s bytes)",
-      scan.path,
-      scan.error,
-      scan.records,
-      scan.skipped_bytes or "unknown",
-    )
+    if scan.corrupt_ranges:
+      logging.warning(
+        "skip_corrupt_records: %s: %s; skipping only those %d bytes, reading its %d good records",
+        scan.path,
+        scan.error,
+        scan.skipped_bytes,
+        scan.records,
+      )
+    else:
+      logging.warning(
+        "skip_corrupt_records: %s: %s after %d good records; skipping the rest of the file (%s bytes; %s)",
+        scan.path,
+        scan.error,
+        scan.records,
+        scan.skipped_bytes or "unknown",
+        "a GZIP file cannot be read by record offset"
+        if feeder.compression
+        else "the native TFRecord ops that resynchronise are not loaded",
+      )
   return {
     "input/corrupt_files_skipped": len(bad),
+    # Resynchronisations: one per damaged range, or per file cut short by tf.data.
+    "input/corrupt_records_skipped": sum(scan.corrupt_ranges or 1 for scan in bad),
     "input/corrupt_bytes_skipped": sum(scan.skipped_bytes for scan in bad),
   }
 

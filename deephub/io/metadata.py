@@ -7,17 +7,26 @@ One JSON file per folder, as the Estimator-era Deephub wrote it:
 
 Feeders take their record counts from it, so steps per epoch are known
 without reading the data, and a file whose size no longer matches its entry
-is caught before training. Generating reads each file once: the same chunks
-feed the md5 and the record counter (and, for GZIP files, the decompressor).
+is caught before training. Generating reads each file once, files in
+parallel. Uncompressed files go through the native scan op
+(`deephub.ops.tfrecord.tfrecord_scan`: records, data CRCs and md5 in one C++
+pass at disk speed); GZIP files, and every file when the native ops are
+unavailable, through the pure-Python scan here, where the same chunks feed the
+md5 and the record counter (and, for GZIP files, the decompressor). Fewer than
+12 bytes after the last record are not a record: like `tf.data`, the scan
+counts the records before them and reports the tail as a warning.
 
-Plain Python and the standard library only for local files: `deep utils` must
-start without TensorFlow. Remote paths (`s3://`, `gs://`) go through
-`tf.io.gfile`, loaded only for them (`deephub.io.filesystem`).
+Importing this module does not import TensorFlow, and neither do `deep utils`
+commands that only read metadata. Scanning imports it (for the native op), as
+do remote paths (`s3://`, `gs://`, through `tf.io.gfile`, see
+`deephub.io.filesystem`).
 """
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import struct
 import zlib
@@ -63,15 +72,92 @@ def scan_file(path: str, compression: str = "") -> FileEntry:
   """Counts the records and computes the md5 of `path` in one pass over its bytes.
 
   Args:
-    path: a local TFRecord file.
+    path: a TFRecord file.
     compression: '' or 'GZIP' (the md5 and size are of the file as stored).
 
   Raises:
-    UnreadableFileError: the file cannot be opened, decompressed or ends
-      inside a record.
+    UnreadableFileError: the file cannot be opened or decompressed, ends
+      inside a record, or (native scan) holds a record whose CRC fails.
   """
+  return _scan(path, compression).entry
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scanned:
+  entry: FileEntry
+  trailing_bytes: int  # Fewer than a header's bytes after the last record (ignored).
+
+
+def _scan(path: str, compression: str) -> _Scanned:
   if compression not in COMPRESSIONS:
     raise UserError(f"compression is {compression!r}; use '' or 'GZIP'")
+  if not compression and not filesystem.is_remote(path) and _direct_ops():
+    return _direct_scan(path)
+  if not compression and _native_ops():
+    return _native_scan(path)
+  return _python_scan(path, compression)
+
+
+def _direct_ops() -> bool:
+  """True when `deep utils` may call the native scan without importing TensorFlow."""
+  from deephub.ops import direct
+
+  return direct.available()
+
+
+def _direct_scan(path: str) -> _Scanned:
+  """The native scan through ctypes (`deephub.ops.direct`): same checks, no TensorFlow import."""
+  from deephub.ops import direct
+
+  try:
+    scan = direct.scan(path, verify_data_crc=True, md5=True)
+  except direct.ScanError as error:
+    raise UnreadableFileError(" ".join(str(error).split())[:300]) from None
+  if scan.corrupt_ranges:
+    raise UnreadableFileError(
+      f"corrupted from byte offset {scan.first_corrupt_offset}: {scan.corrupt_ranges} damaged "
+      f"range(s), {scan.corrupt_bytes} bytes, {scan.records} good records"
+    )
+  entry = FileEntry(total_records=scan.records, file_size=scan.file_size, md5_hash=scan.md5)
+  return _Scanned(entry, scan.trailing_bytes)
+
+
+def _native_ops() -> bool:
+  """True when the C++ scan op is loaded (imports TensorFlow; the loader warns once if not)."""
+  from deephub.ops import loader
+
+  if loader.disabled():  # Checked first: importing the wrapper imports TensorFlow.
+    return False
+  from deephub.ops import tfrecord as native  # Deferred: `deep utils` starts without TensorFlow.
+
+  return native.available()
+
+
+def _native_scan(path: str) -> _Scanned:
+  """One C++ pass: records (length and data CRCs checked) and the md5."""
+  import tensorflow as tf
+
+  from deephub.ops import tfrecord as native
+
+  if filesystem.is_remote(path):
+    from deephub.io import remote
+
+    remote.ensure_filesystem(path, where="path")
+  try:
+    scan = native.tfrecord_scan(path, verify_data_crc=True, md5=True)
+  except tf.errors.OpError as error:
+    raise UnreadableFileError(" ".join(error.message.split())[:300]) from None
+  if len(scan.corrupt_offsets):
+    raise UnreadableFileError(
+      f"corrupted from byte offset {scan.corrupt_offsets[0]}: {len(scan.corrupt_offsets)} damaged "
+      f"range(s), {scan.corrupt_bytes} bytes, {scan.num_records} good records"
+    )
+  entry = FileEntry(total_records=scan.num_records, file_size=scan.file_size, md5_hash=scan.md5)
+  return _Scanned(entry, scan.trailing_bytes)
+
+
+def _python_scan(path: str, compression: str) -> _Scanned:
+  """The pure-Python pass: framing walked (CRCs not checked), md5 from the same chunks."""
   md5 = hashlib.md5(usedforsecurity=False)
   size = 0
 
@@ -85,12 +171,13 @@ def scan_file(path: str, compression: str = "") -> FileEntry:
 
   try:
     chunks = _gunzip(raw_chunks()) if compression == "GZIP" else raw_chunks()
-    records = _count_records(chunks)
+    records, trailing = _count_records(chunks)
   except OSError as error:
     raise UnreadableFileError(error.strerror or str(error)) from None
   except zlib.error as error:
     raise UnreadableFileError(f"not a GZIP file ({error})") from None
-  return FileEntry(total_records=records, file_size=size, md5_hash=md5.hexdigest())
+  entry = FileEntry(total_records=records, file_size=size, md5_hash=md5.hexdigest())
+  return _Scanned(entry, trailing)
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -109,8 +196,12 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     raise zlib.error("the GZIP stream ends early (truncated file)")
 
 
-def _count_records(chunks: Iterable[bytes]) -> int:
-  """Walks the record framing, skipping the payloads; returns the record count."""
+def _count_records(chunks: Iterable[bytes]) -> tuple[int, int]:
+  """Walks the record framing, skipping the payloads; returns (records, trailing bytes).
+
+  Trailing bytes are a partial header after the last record, which
+  `tf.data.TFRecordDataset` ignores too.
+  """
   count, skip, header = 0, 0, b""
   for chunk in chunks:
     pos, end = 0, len(chunk)
@@ -127,9 +218,9 @@ def _count_records(chunks: Iterable[bytes]) -> int:
         (length,) = struct.unpack("<Q", header[:8])
         skip, header = length + _FOOTER_BYTES, b""
         count += 1
-  if skip or header:
+  if skip:
     raise UnreadableFileError("ends inside a record: truncated, or not a TFRecord file of this compression")
-  return count
+  return count, len(header)
 
 
 def metadata_path(folder: str) -> str:
@@ -324,6 +415,10 @@ class GenerateReport:
   kept: list[str] = dataclasses.field(default_factory=list)
   unreadable: list[str] = dataclasses.field(default_factory=list)
   scanned_bytes: int = 0
+  # Scanned files with a partial header after their last record (ignored, as TensorFlow does).
+  trailing: list[str] = dataclasses.field(default_factory=list)
+  # Why each unreadable file is unreadable (with the byte offset when known).
+  reasons: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def generate(
@@ -336,14 +431,15 @@ def generate(
   """Adds or refreshes the metadata entries of `files`, one JSON per folder.
 
   An entry is kept when its size still matches, unless `force`; an
-  unreadable file is reported and skipped (its old entry is dropped).
+  unreadable file is reported and skipped (its old entry is dropped). Files
+  are scanned in parallel, one per CPU.
 
   Args:
     files: TFRecord paths (see `list_data_files`).
     compression: '' or 'GZIP'.
     force: rescan files that already have an entry of the right size.
-    on_file: called as `on_file(path, outcome)` after each file, outcome one
-      of 'scanned', 'kept', 'unreadable: <reason>' (for progress output).
+    on_file: called as `on_file(path, outcome)` after each file, in order,
+      outcome one of 'scanned', 'kept', 'unreadable: <reason>' (for progress output).
 
   Returns:
     What was done to which file.
@@ -354,26 +450,65 @@ def generate(
     by_folder.setdefault(filesystem.folder_of(path), []).append(path)
   for folder, paths in by_folder.items():
     entries = read_metadata(folder)
+    stale = [path for path in paths if force or not _fresh(entries.get(os.path.basename(path)), path)]
+    results = dict(_scan_in_parallel(stale, compression))
     for path in paths:
       name = os.path.basename(path)
-      old = entries.get(name)
-      if old is not None and not force and old.file_size == filesystem.getsize(path):
+      result = results.get(path)
+      if result is None:
         report.kept.append(path)
         outcome = "kept"
+      elif isinstance(result, UnreadableFileError):
+        entries.pop(name, None)
+        report.unreadable.append(path)
+        report.reasons[path] = str(result)
+        outcome = f"unreadable: {result}"
       else:
-        try:
-          entries[name] = scan_file(path, compression)
-          report.scanned.append(path)
-          report.scanned_bytes += entries[name].file_size
-          outcome = "scanned"
-        except UnreadableFileError as error:
-          entries.pop(name, None)
-          report.unreadable.append(path)
-          outcome = f"unreadable: {error}"
+        entries[name] = result.entry
+        report.scanned.append(path)
+        report.scanned_bytes += result.entry.file_size
+        outcome = "scanned"
+        if result.trailing_bytes:
+          report.trailing.append(path)
+          logging.warning(
+            "%s: ignored the last %d bytes, too few for a record (tf.data ignores them too)",
+            path,
+            result.trailing_bytes,
+          )
       if on_file:
         on_file(path, outcome)
     write_metadata(folder, entries)
   return report
+
+
+def _fresh(entry: FileEntry | None, path: str) -> bool:
+  return entry is not None and entry.file_size == filesystem.getsize(path)
+
+
+def _scan_in_parallel(
+  paths: Sequence[str], compression: str
+) -> Iterator[tuple[str, "_Scanned | UnreadableFileError"]]:
+  """`(path, scan or the reason it is unreadable)` for each path, in order; one thread per CPU.
+
+  The native scan and hashlib release the GIL, so threads scan files in parallel.
+  """
+  if not paths:
+    return
+  if not compression and not (_direct_ops() and not any(map(filesystem.is_remote, paths))):
+    _native_ops()  # Loads (or warns about) the library once, before the threads start.
+
+  def scan(path: str) -> "_Scanned | UnreadableFileError":
+    try:
+      return _scan(path, compression)
+    except UnreadableFileError as error:
+      return error
+
+  with concurrent.futures.ThreadPoolExecutor(min(len(paths), _cpus())) as pool:
+    yield from zip(paths, pool.map(scan, paths), strict=True)
+
+
+def _cpus() -> int:
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def check_files(
@@ -381,19 +516,22 @@ def check_files(
 ) -> list[tuple[str, str]]:
   """Returns `(path, problem)` for each file whose entry is missing, invalid or does not match.
 
-  Invalid entries (`bad_entries`) come first.
+  Problems come in the order of `files`.
 
   Args:
     files: paths to check.
-    deep: also compare md5 sums (reads every file); otherwise sizes only.
+    deep: also compare md5 sums (reads every file, files in parallel);
+      otherwise sizes only.
     on_file: called as `on_file(path, outcome)` after each file, outcome
       'ok' or 'mismatch' (for progress output).
   """
   problems = bad_entries(files)
   flagged = {path for path, _ in problems}
-  for path in flagged if on_file else ():
-    on_file(path, "mismatch")
+  report = on_file or (lambda path, outcome: None)
+  for path in flagged:
+    report(path, "mismatch")
   cache: dict[str, dict[str, FileEntry]] = {}
+  to_hash = []
   for path in files:
     if path in flagged:
       continue
@@ -405,11 +543,21 @@ def check_files(
       problems.append((path, f"no entry in {metadata_path(folder)}"))
     elif entry.file_size != size:
       problems.append((path, f"size {size} bytes, metadata says {entry.file_size}"))
-    elif deep and _md5(path) != entry.md5_hash:
-      problems.append((path, "md5 differs from the metadata (same size, changed content)"))
-    if on_file:
-      on_file(path, "mismatch" if problems and problems[-1][0] == path else "ok")
-  return problems
+    elif deep:
+      to_hash.append((path, entry.md5_hash))
+      continue
+    report(path, "mismatch" if problems and problems[-1][0] == path else "ok")
+  # The md5 alone needs no record walk (and works for GZIP files too):
+  # hashlib releases the GIL, so one thread per CPU hashes at disk speed
+  # without TensorFlow.
+  with concurrent.futures.ThreadPoolExecutor(max(1, min(len(to_hash), _cpus()))) as pool:
+    digests = pool.map(_md5, [path for path, _ in to_hash])
+    for (path, expected), digest in zip(to_hash, digests, strict=True):
+      if digest != expected:
+        problems.append((path, "md5 differs from the metadata (same size, changed content)"))
+      report(path, "ok" if digest == expected else "mismatch")
+  order = {path: i for i, path in enumerate(files)}
+  return sorted(problems, key=lambda problem: order[problem[0]])
 
 
 def _md5(path: str) -> str:
@@ -418,6 +566,65 @@ def _md5(path: str) -> str:
     while chunk := f.read(_CHUNK_BYTES):
       md5.update(chunk)
   return md5.hexdigest()
+
+
+def _records_or_error(path: str, records: int, corrupt_bytes: int) -> int:
+  """Good records are counted past damage; a file with none at all is not uncompressed TFRecord."""
+  if corrupt_bytes and not records:
+    raise UserError(
+      f"cannot read {path} as an uncompressed TFRecord file: no record in its {corrupt_bytes} bytes; "
+      f"if it is GZIP, write its metadata with {fix_command(filesystem.folder_of(path), 'GZIP')}"
+    )
+  return records
+
+
+def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
+  """Each file's record count by reading it, files in parallel (for files without metadata).
+
+  Uncompressed files go through the native scan reading headers only (no
+  data CRC, no md5); damaged ranges are not counted. GZIP files, or all
+  files without the native ops, through the pure-Python framing walk.
+
+  Raises:
+    UserError: a file cannot be read as TFRecord of this compression.
+  """
+  local = not any(map(filesystem.is_remote, files))
+  if not compression and files and local and _direct_ops():
+    from deephub.ops import direct
+
+    def count_directly(path: str) -> int:
+      try:
+        scan = direct.scan(path, verify_data_crc=False)
+      except direct.ScanError as error:
+        raise UserError(f"cannot read {path}: {' '.join(str(error).split())[:300]}") from None
+      return _records_or_error(path, scan.records, scan.corrupt_bytes)
+
+    with concurrent.futures.ThreadPoolExecutor(min(len(files), _cpus())) as pool:
+      return list(pool.map(count_directly, files))
+  if not compression and files and _native_ops():
+    import tensorflow as tf
+
+    from deephub.ops import tfrecord as native
+
+    def count(path: str) -> int:
+      if filesystem.is_remote(path):
+        from deephub.io import remote
+
+        remote.ensure_filesystem(path, where="path")
+      try:
+        scan = native.tfrecord_scan(path, verify_data_crc=False)
+      except tf.errors.OpError as error:
+        raise UserError(f"cannot read {path}: {' '.join(error.message.split())[:300]}") from None
+      return _records_or_error(path, scan.num_records, scan.corrupt_bytes)
+
+    with concurrent.futures.ThreadPoolExecutor(min(len(files), _cpus())) as pool:
+      return list(pool.map(count, files))
+  counts = []
+  for path, result in _scan_in_parallel(files, compression):
+    if isinstance(result, UnreadableFileError):
+      raise UserError(f"cannot read {path} as a TFRecord file (compression {compression!r}): {result}")
+    counts.append(result.entry.total_records)
+  return counts
 
 
 def record_counts(files: Sequence[str], *, compression: str = "", auto_generate: bool = False) -> list[int]:
@@ -440,7 +647,8 @@ def record_counts(files: Sequence[str], *, compression: str = "", auto_generate:
     if report.unreadable:
       raise UserError(
         f"cannot read {report.unreadable[0]} as a TFRecord file (compression {compression!r}): it is "
-        "truncated, corrupted or not TFRecord; list bad files with `deep utils validate PATTERN "
+        f"truncated, corrupted or not TFRecord ({report.reasons[report.unreadable[0]]}); list bad files "
+        "with `deep utils validate PATTERN "
         "--deep-check`, or set the feeder's skip_corrupt_records: True"
       )
     problems = check_files(files)

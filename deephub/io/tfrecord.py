@@ -13,6 +13,11 @@ chunks first. No Python runs per element or per batch.
 Record counts come from each folder's `_tfrecord_metadata.json`
 (`deephub.io.metadata`), so steps per epoch are known without a pass over
 the data.
+
+With `skip_corrupt_records`, uncompressed files are scanned once with the
+native ops and read by record offset (`deephub.io.record_places`), so a
+damaged record costs only its own bytes; without the native ops, or for
+GZIP files, a damaged file loses everything after the damage.
 """
 
 import random
@@ -22,8 +27,9 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import metadata, remote, validation
+from deephub.io import metadata, record_places, remote, validation
 from deephub.io.features import decoders, parsing_spec
+from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = ("", "GZIP")
 # Spreads per-epoch shuffle seeds apart.
@@ -115,6 +121,8 @@ class TFRecordExamplesFeeder:
     # so that mode counts by one tolerant pass too.
     local = not any("://" in path for path in self.files) and not skip_corrupt_records
     self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
+    # Filled by `scan()` when skip_corrupt_records reads by offset.
+    self._places: record_places.RecordPlaces | None = None
 
   def dataset(
     self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
@@ -151,6 +159,11 @@ class TFRecordExamplesFeeder:
 
   def num_examples(self) -> int:
     """The examples in one pass, from the metadata (no data is read) for local files."""
+    if self.record_counts is None and self._reads_by_offset():
+      self.scan()
+    elif self.record_counts is None and not self.compression and native_tfrecord.available():
+      # No metadata (remote files): the native scan reads the headers only.
+      self.record_counts = metadata.count_records(self.files)
     if self.record_counts is None:
       chunks = self._record_chunks(0, None)
       return int(chunks.reduce(tf.constant(0, tf.int64), lambda n, chunk: n + tf.size(chunk, tf.int64)))
@@ -184,21 +197,34 @@ class TFRecordExamplesFeeder:
     The readable records it counted become the feeder's record counts, so
     `num_examples()` does not read the files a second time.
     """
-    scans = validation.scan_files(self.files, compression=self.compression)
+    if self._reads_by_offset():
+      self._places = record_places.scan_files(self.files)
+      scans = [_file_scan(scan) for scan in self._places.scans]
+    else:
+      scans = validation.scan_files(self.files, compression=self.compression)
     self.record_counts = [scan.records for scan in scans]
     return scans
+
+  def _reads_by_offset(self) -> bool:
+    """Whether skip_corrupt_records resynchronises past damage (native ops, uncompressed files)."""
+    return self.skip_corrupt_records and not self.compression and native_tfrecord.available()
 
   def explain(self, error: tf.errors.DataLossError, where: str) -> UserError:
     """Returns a UserError naming the corrupted file behind `error`."""
     return validation.data_loss_error(self.files, compression=self.compression, where=where, error=error)
 
-  def _read_file(self, path: tf.Tensor) -> tf.data.Dataset:
+  def _file_chunks(self, path: tf.Tensor, chunk: int) -> tf.data.Dataset:
+    """The records of one file as string vectors of up to `chunk` records."""
+    if self._reads_by_offset():
+      if self._places is None:
+        self.scan()
+      return record_places.read_chunks(self._places, path, chunk)
     records = tf.data.TFRecordDataset(path, compression_type=self.compression)
     if self.skip_corrupt_records:
-      # TFRecord framing cannot resync after a bad record, so the rest of
-      # that file is skipped; `scan()` reports what was lost.
+      # tf.data cannot resync after a bad record (GZIP files, or no native
+      # ops), so the rest of that file is skipped; `scan()` reports what was lost.
       records = records.ignore_errors(log_warning=True)
-    return records
+    return records.batch(chunk)
 
   def _one_pass(
     self, epoch: tf.Tensor, batch_size: int, input_context: tf.distribute.InputContext | None
@@ -216,6 +242,8 @@ class TFRecordExamplesFeeder:
 
   def _chunk_records(self) -> int:
     """Records per chunk: `CHUNK_RECORDS`, fewer when that would exceed `_CHUNK_BYTES`."""
+    if self.record_counts is None and self._reads_by_offset():
+      self.scan()  # Reading by offset needs the scan anyway; it also gives the counts.
     records = sum(self.record_counts or [])
     if not records:
       return _UNSIZED_CHUNK_RECORDS
@@ -246,7 +274,7 @@ class TFRecordExamplesFeeder:
     if shard_files:
       files = files.shard(pipelines, input_context.input_pipeline_id)
     chunks = files.interleave(
-      lambda path: self._read_file(path).batch(chunk),
+      lambda path: self._file_chunks(path, chunk),
       cycle_length=max(1, min(self.num_parallel_reads, len(self.files))),
       num_parallel_calls=tf.data.AUTOTUNE,
       deterministic=self.deterministic,
@@ -287,6 +315,15 @@ class TFRecordExamplesFeeder:
     if not self.label_names:
       return features
     return features, {name: parsed[name] for name in self.label_names}
+
+
+def _file_scan(scan: native_tfrecord.TFRecordScan) -> validation.FileScan:
+  """A native scan as the feeder reports it (corrupt ranges are skipped, not the rest of the file)."""
+  ranges = len(scan.corrupt_offsets)
+  error = f"{ranges} damaged range(s) from byte offset {scan.corrupt_offsets[0]}" if ranges else ""
+  return validation.FileScan(
+    scan.path, scan.num_records, error=error, skipped_bytes=scan.corrupt_bytes, corrupt_ranges=ranges
+  )
 
 
 def _list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:

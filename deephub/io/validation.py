@@ -74,7 +74,10 @@ class FileScan:
   path: str
   records: int
   error: str = ""  # The DataLossError message, '' for a clean file.
-  skipped_bytes: int = 0  # Uncompressed files only: bytes after the last good record.
+  skipped_bytes: int = 0  # Uncompressed files only: bytes skipped as corrupt.
+  # Damaged ranges skipped by resynchronising (native scan); 0 when the
+  # file was read with tf.data, which skips everything after the damage.
+  corrupt_ranges: int = 0
 
 
 def scan_files(files: Sequence[str], *, compression: str) -> list[FileScan]:

@@ -1,7 +1,5 @@
 """`deep doctor` and `deep --version`: one line per item, OK or the problem with its fix."""
 
-import importlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -23,7 +21,8 @@ def _deep(*args, cwd=REPO):
 
 def test_version():
   done = _deep("--version")
-  assert (done.returncode, done.stdout) == (0, f"deephub {deephub.__version__}\n")
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.startswith(f"deephub {deephub.__version__} (")
 
 
 def _items(stdout):
@@ -76,23 +75,23 @@ def test_variants_folder(tmp_path):
   assert found.ok and found.text.endswith(": 2 variants (a, b)")
 
 
-def test_native_ops_absent_is_not_a_problem():
-  # deephub.ops does not exist in this build yet; when it does, this asserts it loads.
+def test_native_ops_load_in_this_build():
+  # This machine has g++, so setup.py (or the first use) built them.
   finding = doctor.check_native_ops()
-  assert finding.ok
-  if importlib.util.find_spec("deephub.ops") is None:
-    assert finding.text.startswith("native ops: none in this build")
+  assert finding.ok and finding.text.startswith("native TFRecord ops: loaded from "), finding.text
 
 
-def test_native_ops_that_fail_to_load_are_a_problem_with_the_fix(monkeypatch):
-  monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+@pytest.mark.parametrize("disabled", [False, True])
+def test_native_ops_that_do_not_load_are_a_problem_unless_turned_off(monkeypatch, disabled):
+  from deephub.ops import loader
 
-  def broken(name):
-    raise OSError(f"{name}: _ops.so: undefined symbol: _ZN10tensorflow")
-
-  monkeypatch.setattr(importlib, "import_module", broken)
+  status = loader.Status(loaded=False, reason="g++ not found")
+  monkeypatch.setattr(loader, "status", lambda: status)
+  monkeypatch.setattr(loader, "disabled", lambda: disabled)
   finding = doctor.check_native_ops()
-  assert not finding.ok and "undefined symbol" in finding.text and "rebuilt for tensorflow" in finding.fix
+  assert finding.ok == disabled and "g++ not found" in finding.text
+  if not disabled:
+    assert "apt-get install g++" in finding.fix
 
 
 @pytest.mark.parametrize(

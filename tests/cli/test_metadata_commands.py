@@ -1,4 +1,7 @@
-"""`deep utils generate-metadata | total-examples | validate` on copies of the toy data."""
+"""`deep utils generate-metadata | total-examples | validate` on copies of the toy data.
+
+Each test runs with the native scan op and with the pure-Python fallback (`native_ops`).
+"""
 
 import json
 import os
@@ -10,6 +13,9 @@ import pytest
 
 from deephub.cli.main import main
 from deephub.resources import toy_data_dir
+from tests import tfrecord_reference
+
+pytestmark = pytest.mark.usefixtures("native_ops")
 
 DEEP_SCRIPT = os.path.join(os.path.dirname(sys.executable), "deep")
 
@@ -22,7 +28,7 @@ def folder(tmp_path):
 
 
 def test_generate_total_and_validate(folder, capsys):
-  (folder / "README").write_text("not records")
+  (folder / "README").write_text("not TFRecords at all")
   pattern = str(folder / "*")
   assert main(["utils", "generate-metadata", pattern]) == 0
   out, err = capsys.readouterr()
@@ -44,9 +50,10 @@ def test_generate_total_and_validate(folder, capsys):
 
   # Same size, changed content: only --deep-check notices; --force refreshes.
   train = folder / "train-00000-of-00001"
-  data = bytearray(train.read_bytes())
-  data[-6] ^= 1
-  train.write_bytes(bytes(data))
+  original = train.read_bytes()
+  records = tfrecord_reference.payloads(original, tfrecord_reference.scan(original)[0])
+  records[0] = records[0][:-1] + b"!"  # Valid records, same size, other bytes.
+  train.write_bytes(b"".join(tfrecord_reference.frame(record) for record in records))
   assert main(["utils", "validate", data_pattern, "--shallow-check"]) == 0
   capsys.readouterr()
   assert main(["utils", "validate", data_pattern, "--deep-check"]) == 1
@@ -58,10 +65,12 @@ def test_generate_total_and_validate(folder, capsys):
   assert main(["utils", "validate", data_pattern, "--deep-check"]) == 0
 
 
-def test_total_examples_without_metadata_names_the_fix(folder, capsys):
-  assert main(["utils", "total-examples", str(folder / "*")]) == 2
-  err = capsys.readouterr().err
-  assert f"run `deep utils generate-metadata '{folder}/*'`" in err
+def test_total_examples_without_metadata_counts_by_reading(folder, capsys):
+  assert main(["utils", "total-examples", str(folder / "*")]) == 0
+  out, err = capsys.readouterr()
+  assert out == "20\n"
+  assert "counted 2 of 2 files by reading them" in err
+  assert f"`deep utils generate-metadata '{folder}/*'` makes this instant" in err
 
 
 def test_pattern_without_files(tmp_path, capsys):
@@ -83,3 +92,18 @@ def test_documented_generate_command_verbatim(folder):
   assert result.stdout.startswith("Found 2 files")
   entries = json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]
   assert entries["train-00000-of-00001"]["total_records"] == 10
+
+
+def test_generate_and_count_scan_without_importing_tensorflow(folder, native_ops):
+  """The CLI scans through ctypes (deephub.ops.direct): same metadata, no `import tensorflow`."""
+  code = (
+    "import sys\nfrom deephub.cli.main import main\nfrom deephub.ops import direct\n"
+    f"main(['utils', 'generate-metadata', '{folder}/*'])\n"
+    f"main(['utils', 'total-examples', '{folder}/*'])\n"
+    "print('tensorflow' in sys.modules, direct.available())"
+  )
+  command = [sys.executable, "-c", code]
+  result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+  assert result.stdout.splitlines()[-2:] == ["20", f"False {native_ops == 'native'}"]
+  shipped = open(os.path.join(toy_data_dir(), "_tfrecord_metadata.json")).read()
+  assert (folder / "_tfrecord_metadata.json").read_text() == shipped

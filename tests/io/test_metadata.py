@@ -1,4 +1,8 @@
-"""_tfrecord_metadata.json: content, one-pass scan, change detection, GZIP."""
+"""_tfrecord_metadata.json: content, one-pass scan, change detection, GZIP.
+
+Every test runs twice (the `native_ops` fixture): with the native scan op
+and with the pure-Python fallback (DEEPHUB_NATIVE_OPS=0).
+"""
 
 import gzip
 import hashlib
@@ -12,13 +16,15 @@ import pytest
 from deephub.errors import UserError
 from deephub.io import metadata
 from deephub.resources import toy_data_dir
+from tests import tfrecord_reference
 
+pytestmark = pytest.mark.usefixtures("native_ops")
 COMPRESSED_TOY = os.path.join(os.path.dirname(toy_data_dir()), "compressed_toy")
 
 
 def tfrecord_bytes(payloads):
-  """Frames payloads as TFRecords (the CRCs are not checked by the scanner)."""
-  return b"".join(len(p).to_bytes(8, "little") + b"\0" * 4 + p + b"\0" * 4 for p in payloads)
+  """Frames payloads as TFRecords, CRCs included (the native scan checks them)."""
+  return b"".join(tfrecord_reference.frame(p) for p in payloads)
 
 
 @pytest.fixture
@@ -61,7 +67,7 @@ def test_shipped_metadata_matches_shipped_data():
     assert metadata.record_counts(files) == [10, 10]
 
 
-@pytest.mark.parametrize("count, payload_bytes", [(0, 0), (1, 0), (3, 5), (1000, 700), (3, 3 << 20)])
+@pytest.mark.parametrize("count, payload_bytes", [(0, 0), (1, 0), (3, 5), (1000, 700), (3, 300_000)])
 @pytest.mark.parametrize("compression", ["", "GZIP"])
 def test_scan_counts_records_across_chunks(tmp_path, count, payload_bytes, compression):
   data = tfrecord_bytes([bytes([i % 256]) * payload_bytes for i in range(count)])
@@ -81,8 +87,8 @@ def test_scan_reads_concatenated_gzip_members(tmp_path):
 @pytest.mark.parametrize(
   "stored, compression, reason",
   [
-    (tfrecord_bytes([b"abc"])[:-1], "", "ends inside a record"),
-    (b"short", "", "ends inside a record"),
+    (tfrecord_bytes([b"abc"])[:-1], "", "ends inside a record|corrupted from byte offset 0"),
+    (b"not a TFRecord file", "", "ends inside a record|corrupted from byte offset 0"),
     (tfrecord_bytes([b"abc"]), "GZIP", "not a GZIP file"),
     (gzip.compress(tfrecord_bytes([b"abc"] * 50))[:-12], "GZIP", "GZIP stream ends early"),
   ],
@@ -94,6 +100,46 @@ def test_scan_rejects_unreadable_files(tmp_path, stored, compression, reason):
     metadata.scan_file(str(path), compression)
 
 
+@pytest.mark.parametrize("tail", [b"junk", b"x" * 11])
+def test_partial_header_after_the_last_record_is_counted_like_tf_data(folder, tail, caplog):
+  # tf.data reads all 10 records and reports no error; so do the scan, the
+  # metadata and (so) the feeder, with a warning about the ignored tail.
+  train = folder / "train-00000-of-00001"
+  train.write_bytes(train.read_bytes() + tail)
+  report = metadata.generate([str(train)])
+  assert report.scanned == [str(train)] and report.trailing == [str(train)]
+  assert f"{train}: ignored the last {len(tail)} bytes" in caplog.text
+  assert metadata.record_counts([str(train)]) == [10]
+
+
+def test_short_junk_is_a_file_without_records(tmp_path):
+  (tmp_path / "f").write_bytes(b"short")  # Fewer bytes than a header: tf.data reads 0 records.
+  assert metadata.scan_file(str(tmp_path / "f")).total_records == 0
+
+
+def test_native_scan_refuses_a_flipped_bit_the_framing_walk_cannot_see(folder, native_ops):
+  train = folder / "train-00000-of-00001"
+  data = bytearray(train.read_bytes())
+  data[30] ^= 1  # Inside the first record's data: the framing is intact.
+  train.write_bytes(bytes(data))
+  if native_ops == "native":
+    with pytest.raises(metadata.UnreadableFileError, match="corrupted from byte offset 0: 1 damaged range"):
+      metadata.scan_file(str(train))
+  else:  # The pure-Python walk checks framing, not CRCs.
+    assert metadata.scan_file(str(train)).total_records == 10
+
+
+def test_count_records_without_metadata(folder, native_ops):
+  files = metadata.list_data_files(str(folder / "*"))
+  assert metadata.count_records(files) == [10, 10]
+  gz = [os.path.join(COMPRESSED_TOY, "train-00000-of-00001.gz")]
+  assert metadata.count_records(gz, compression="GZIP") == [10]
+  # A GZIP file counted as uncompressed is an error, not 0 records.
+  message = "cannot read .*train-00000-of-00001.gz|--compression_type GZIP"
+  with pytest.raises(UserError, match=message):
+    metadata.count_records(gz)
+
+
 def test_generate_skips_unreadable_and_keeps_fresh_entries(folder):
   (folder / "notes.txt").write_text("not a record file at all")
   files = metadata.list_data_files(str(folder / "*"))
@@ -102,7 +148,7 @@ def test_generate_skips_unreadable_and_keeps_fresh_entries(folder):
     files, on_file=lambda path, outcome: seen.append((os.path.basename(path), outcome))
   )
   assert [os.path.basename(p) for p in report.unreadable] == ["notes.txt"]
-  assert seen[0][0] == "notes.txt" and seen[0][1].startswith("unreadable: ends inside a record")
+  assert seen[0][0] == "notes.txt" and seen[0][1].startswith("unreadable: ")
   assert set(json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]) == {
     "train-00000-of-00001",
     "validation-00000-of-00001",
@@ -119,9 +165,12 @@ def test_change_detection(folder):
   assert metadata.check_files(files, deep=True) == []
   # Same size, other content: only the deep check sees it.
   train = folder / "train-00000-of-00001"
-  data = bytearray(train.read_bytes())
-  data[-5] ^= 0xFF
-  train.write_bytes(bytes(data))
+  original = train.read_bytes()
+  records = tfrecord_reference.payloads(original, tfrecord_reference.scan(original)[0])
+  records[-1] = records[-1][:-1] + bytes([records[-1][-1] ^ 0xFF])  # Still valid TFRecord.
+  data = tfrecord_bytes(records)
+  assert len(data) == len(original) and data != original
+  train.write_bytes(data)
   assert metadata.check_files(files) == []
   assert metadata.check_files(files, deep=True) == [
     (str(train), "md5 differs from the metadata (same size, changed content)")

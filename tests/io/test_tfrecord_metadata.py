@@ -13,6 +13,9 @@ from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.resources import toy_data_dir
 
+# Each test runs with the native TFRecord ops and without them (DEEPHUB_NATIVE_OPS=0).
+pytestmark = pytest.mark.usefixtures("native_ops")
+
 COMPRESSED_TOY = os.path.join(os.path.dirname(toy_data_dir()), "compressed_toy")
 
 
@@ -79,15 +82,15 @@ def test_trains_on_gzip_toy_data(toy_config):
   assert np.isfinite(results["loss"])
 
 
-def test_remote_files_are_counted_by_reading():
+def test_remote_files_are_counted_by_reading(native_ops):
   # ram:// is TensorFlow's in-memory filesystem, standing in for gs://: no
   # local metadata can exist there, so the feeder counts by one pass.
   import tensorflow as tf
 
-  with tf.io.TFRecordWriter("ram://deephub_test/train-0") as writer:
+  with tf.io.TFRecordWriter(f"ram://deephub_test_{native_ops}/train-0") as writer:
     for record in tf.data.TFRecordDataset(os.path.join(toy_data_dir(), "train-00000-of-00001")):
       writer.write(record.numpy())
-  feeder = toy_feeder("ram://deephub_test/train-*")
+  feeder = toy_feeder(f"ram://deephub_test_{native_ops}/train-*")
   assert feeder.record_counts is None
   assert feeder.num_examples() == 10 and feeder.steps_per_epoch() == 3
   assert numbers(feeder) == list(range(10))

@@ -1,4 +1,7 @@
-"""Bad data: schema mismatches, corrupted and empty files, too little data."""
+"""Bad data: schema mismatches, corrupted and empty files, too little data.
+
+Tests taking `native_ops` run with the native TFRecord ops and without them.
+"""
 
 import os
 import shutil
@@ -10,6 +13,7 @@ from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.io import TFRecordExamplesFeeder
 from deephub.resources import toy_data_dir
+from tests import tfrecord_reference
 from tests.conftest import read_scalars
 
 TOY_TRAIN = os.path.join(toy_data_dir(), "train-00000-of-00001")
@@ -54,9 +58,14 @@ def corrupt_copy(tmp_path, *, truncate):
   return path
 
 
-def test_corrupted_file_is_named(tmp_path):
+def test_corrupted_file_is_named(tmp_path, native_ops):
   bad = corrupt_copy(tmp_path, truncate=False)  # Same size: metadata cannot tell.
   number = {"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
+  if native_ops == "native":
+    # The native scan checks data CRCs while generating metadata: caught before any step.
+    with pytest.raises(UserError, match=f"cannot read {bad} .*corrupted from byte offset 153: 1 damaged"):
+      feeder(tmp_path / "train-*", number)
+    return
   f = feeder(tmp_path / "train-*", number)
   with pytest.raises(tf.errors.DataLossError) as caught:
     list(f.dataset(epochs=1))
@@ -66,6 +75,7 @@ def test_corrupted_file_is_named(tmp_path):
   assert "train-good" not in str(error)
 
 
+@pytest.mark.usefixtures("native_ops")
 def test_truncated_file_is_named_before_training(tmp_path):
   bad = corrupt_copy(tmp_path, truncate=True)
   number = {"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
@@ -73,15 +83,36 @@ def test_truncated_file_is_named_before_training(tmp_path):
     feeder(tmp_path / "train-*", number)
 
 
+@pytest.mark.usefixtures("native_ops")
 def test_training_on_corrupted_data_stops_with_the_file_name(toy_config, tmp_path):
   bad = corrupt_copy(tmp_path, truncate=False)
   toy_config.train.train_feeder.file_patterns = [str(tmp_path / "train-*")]
   toy_config.train.train_feeder.auto_generate_meta = True
-  with pytest.raises(UserError, match=f"corrupted TFRecord file {bad}"):
+  with pytest.raises(UserError, match=f"(corrupted TFRecord file|cannot read) {bad}"):
     train_and_evaluate(toy_config)
 
 
-def test_skip_corrupt_records_trains_and_reports(toy_config, tmp_path):
+def test_skip_corrupt_records_loses_only_the_damaged_record(tmp_path, native_ops):
+  bad = corrupt_copy(tmp_path, truncate=False)
+  number = {"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
+  f = feeder(tmp_path / "train-*", number, skip_corrupt_records=True)
+  [bad_scan, good_scan] = f.scan()
+  read = sorted(int(n) for features, _ in f.dataset(epochs=1) for n in features["number"].numpy())
+  data = bad.read_bytes()
+  records, skipped = tfrecord_reference.scan(data)  # The reference loses record 3 only.
+  good = [tf.train.Example.FromString(p).features.feature["number"].int64_list.value[0] for p in
+          tfrecord_reference.payloads(data, records)]  # fmt: skip
+  assert len(good) == 9 and good_scan.error == ""
+  if native_ops == "native":
+    assert read == sorted(good + list(range(10)))
+    assert (bad_scan.records, bad_scan.corrupt_ranges, bad_scan.skipped_bytes) == (9, 1, skipped[0][1])
+    assert f.num_examples() == 19
+  else:  # tf.data gives up the rest of the file at the damage.
+    assert read == sorted(good[:3] + list(range(10)))
+    assert (bad_scan.records, bad_scan.corrupt_ranges) == (3, 0)
+
+
+def test_skip_corrupt_records_trains_and_reports(toy_config, tmp_path, native_ops):
   corrupt_copy(tmp_path, truncate=True)
   feeder_config = toy_config.train.train_feeder
   feeder_config.file_patterns = [str(tmp_path / "train-*")]
@@ -91,9 +122,28 @@ def test_skip_corrupt_records_trains_and_reports(toy_config, tmp_path):
   train_and_evaluate(toy_config)
   scalars = read_scalars(toy_config.model.model_dir)
   assert scalars["input/corrupt_files_skipped"] == {0: 1.0}
+  assert scalars["input/corrupt_records_skipped"] == {0: 1.0}
   assert scalars["input/corrupt_bytes_skipped"][0] > 0
   # 10 good + 9 readable records, batch 10: 2 batches per epoch.
   assert sorted(scalars["loss"]) == [1, 2, 3, 4]
+
+
+def test_mid_file_damage_costs_one_record_in_training(toy_config, tmp_path, native_ops, caplog):
+  bad = corrupt_copy(tmp_path, truncate=False)
+  feeder_config = toy_config.train.train_feeder
+  feeder_config.file_patterns = [str(tmp_path / "train-*")]
+  feeder_config.skip_corrupt_records = True
+  toy_config.train.epochs = 1
+  train_and_evaluate(toy_config)
+  scalars = read_scalars(toy_config.model.model_dir)
+  damaged = tfrecord_reference.scan(bad.read_bytes())[1][0][1]
+  assert len([m for m in caplog.messages if str(bad) in m and "skip_corrupt_records" in m]) == 1
+  if native_ops == "native":
+    assert scalars["input/corrupt_bytes_skipped"][0] == damaged
+    assert sorted(scalars["loss"]) == [1, 2]  # 19 records, batch 10.
+  else:
+    assert sorted(scalars["loss"]) == [1, 2]  # 13 records, batch 10.
+    assert scalars["input/corrupt_bytes_skipped"][0] > damaged
 
 
 def test_empty_file_is_an_error(tmp_path):
