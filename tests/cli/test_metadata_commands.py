@@ -36,7 +36,8 @@ def test_generate_total_and_validate(folder, capsys):
   assert "Scanned 2 files" in out and "skipped 1 unreadable" in out
   # Off a terminal (pytest captures stderr) no bar: only the skipped file's line.
   [line] = err.splitlines()
-  assert line.startswith(f"skipping {folder / 'README'}, unreadable: ends inside a record")
+  # The reason differs between the native scan and the pure-Python walk.
+  assert line.startswith(f"skipping {folder / 'README'}, unreadable: ")
   assert set(json.loads((folder / "_tfrecord_metadata.json").read_text())["files"]) == {
     "train-00000-of-00001",
     "validation-00000-of-00001",
