@@ -119,10 +119,10 @@ def test_read_only_model_dir_is_one_line(tmp_path):
   code, stderr = _result(mount, "model")
   assert code == 2, stderr[-3000:]
   assert_no_traceback(stderr)
+  # The model_dir lock is the first write into model_dir, so it is the one refused.
   assert ours(stderr)[1:] == [
-    f"deephub: error: cannot write {mount}/model/config.json: the file system is read-only; {mount}/model "
-    "holds no checkpoint yet; mount it writable or set model.model_dir to a writable folder, then rerun the "
-    "same command"
+    f"deephub: error: model_dir {mount}/model: cannot create the lock file .deephub.lock (Read-only file "
+    "system); make the folder writable or use another model_dir"
   ]
 
 
