@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn
@@ -520,8 +521,9 @@ def check_files(
 
   Args:
     files: paths to check.
-    deep: also compare md5 sums (reads every file, files in parallel);
-      otherwise sizes only.
+    deep: also read every file, files in parallel: records, data CRCs and
+      md5 with the native scan (see `_deep_check`), else the md5; otherwise
+      sizes only.
     on_file: called as `on_file(path, outcome)` after each file, outcome
       'ok' or 'mismatch' (for progress output).
   """
@@ -531,7 +533,7 @@ def check_files(
   for path in flagged:
     report(path, "mismatch")
   cache: dict[str, dict[str, FileEntry]] = {}
-  to_hash = []
+  to_read = []
   for path in files:
     if path in flagged:
       continue
@@ -544,20 +546,49 @@ def check_files(
     elif entry.file_size != size:
       problems.append((path, f"size {size} bytes, metadata says {entry.file_size}"))
     elif deep:
-      to_hash.append((path, entry.md5_hash))
+      to_read.append((path, entry))
       continue
     report(path, "mismatch" if problems and problems[-1][0] == path else "ok")
-  # The md5 alone needs no record walk (and works for GZIP files too):
-  # hashlib releases the GIL, so one thread per CPU hashes at disk speed
-  # without TensorFlow.
-  with concurrent.futures.ThreadPoolExecutor(max(1, min(len(to_hash), _cpus()))) as pool:
-    digests = pool.map(_md5, [path for path, _ in to_hash])
-    for (path, expected), digest in zip(to_hash, digests, strict=True):
-      if digest != expected:
-        problems.append((path, "md5 differs from the metadata (same size, changed content)"))
-      report(path, "ok" if digest == expected else "mismatch")
+  with concurrent.futures.ThreadPoolExecutor(max(1, min(len(to_read), _cpus()))) as pool:
+    found = pool.map(_deep_check, to_read)
+    for (path, _), problem in zip(to_read, found, strict=True):
+      if problem:
+        problems.append((path, problem))
+      report(path, "mismatch" if problem else "ok")
   order = {path: i for i, path in enumerate(files)}
   return sorted(problems, key=lambda problem: order[problem[0]])
+
+
+def _deep_check(path_and_entry: tuple[str, FileEntry]) -> str | None:
+  """What a full read finds wrong with a file whose size matches its entry, or None.
+
+  An uncompressed file gets one native scan when the ops are at hand without
+  importing TensorFlow for it (`deep utils` through ctypes, or a process that
+  has TensorFlow already): records, data CRCs and md5 against the entry.
+  Otherwise, and for GZIP files, the md5 alone: hashlib releases the GIL, so
+  threads hash files at disk speed, where the pure-Python record walk would
+  not keep up.
+  """
+  path, entry = path_and_entry
+  scan = None
+  if not sniff_compression(path):
+    if not filesystem.is_remote(path) and _direct_ops():
+      scan = _direct_scan
+    elif "tensorflow" in sys.modules and _native_ops():
+      scan = _native_scan
+  if scan is None:
+    return (
+      None if _md5(path) == entry.md5_hash else "md5 differs from the metadata (same size, changed content)"
+    )
+  try:
+    scanned = scan(path).entry
+  except UnreadableFileError as error:
+    return f"unreadable: {error}"
+  if scanned.md5_hash != entry.md5_hash:
+    return "md5 differs from the metadata (same size, changed content)"
+  if scanned.total_records != entry.total_records:
+    return f"{scanned.total_records} records, metadata says {entry.total_records}"
+  return None
 
 
 def _md5(path: str) -> str:

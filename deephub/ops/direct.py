@@ -18,6 +18,7 @@ later load the ops as a TensorFlow module: `loader` then reports them
 unavailable. Only the `deep utils` commands opt in (`enable()`).
 """
 
+import contextlib
 import ctypes
 import dataclasses
 import glob
@@ -27,6 +28,7 @@ import os
 import sys
 import threading
 
+from deephub import console
 from deephub.ops import build, loader
 
 _lock = threading.Lock()
@@ -108,9 +110,13 @@ def _load():
   library = next((path for path in candidates if build.read_build_info(path) == wanted), None)
   if library is None:
     return None
+  # Loading TensorFlow's framework library prints its no-GPU start-up lines,
+  # as the Python import does: hidden the same way (see deephub.console).
+  quiet = contextlib.nullcontext() if console.verbose() else console.filtered_stderr()
   try:
-    ctypes.CDLL(os.path.join(tf_dir, "libtensorflow_framework.so.2"), mode=ctypes.RTLD_GLOBAL)
-    function = ctypes.CDLL(library).DeephubTfrecordScanSummary
+    with quiet:
+      ctypes.CDLL(os.path.join(tf_dir, "libtensorflow_framework.so.2"), mode=ctypes.RTLD_GLOBAL)
+      function = ctypes.CDLL(library).DeephubTfrecordScanSummary
   except (OSError, AttributeError):
     return None
   function.restype = ctypes.c_int

@@ -191,6 +191,28 @@ def test_change_detection(folder):
   assert metadata.check_files(files, deep=True) == []
 
 
+def test_deep_check_reads_records_and_crcs(folder, native_ops):
+  files = metadata.list_data_files(str(folder / "*"))
+  metadata.generate(files)
+  train = folder / "train-00000-of-00001"
+  meta_file = folder / "_tfrecord_metadata.json"
+  meta = json.loads(meta_file.read_text())
+  # A count that is wrong but possible for the size: only a full read sees it.
+  meta["files"][train.name]["total_records"] = 3
+  meta_file.write_text(json.dumps(meta))
+  assert metadata.check_files(files) == []
+  # The native scan counts the records; the fallback compares the md5 only.
+  expected = [(str(train), "10 records, metadata says 3")] if native_ops == "native" else []
+  assert metadata.check_files(files, deep=True) == expected
+  metadata.generate(files, force=True)
+  # A flipped data byte with the CRC left as it was: same size, damaged record.
+  data = bytearray(train.read_bytes())
+  data[12 + 2] ^= 0xFF
+  train.write_bytes(bytes(data))
+  [(path, problem)] = metadata.check_files(files, deep=True)
+  assert path == str(train) and problem.startswith(("unreadable: ", "md5 differs")), problem
+
+
 def test_missing_metadata_names_the_fix(tmp_path):
   shutil.copy(os.path.join(COMPRESSED_TOY, "train-00000-of-00001.gz"), tmp_path)
   with pytest.raises(UserError, match=r"no entry in .*_tfrecord_metadata.json.*--compression_type GZIP"):
