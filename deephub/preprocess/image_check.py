@@ -1,13 +1,16 @@
-"""Checking one image file with TensorFlow's image kernels, converting it to RGB JPEG when needed.
+"""Checking image files with TensorFlow's image kernels, converting them to RGB JPEG when needed.
 
 A 1- or 3-channel JPEG is kept byte for byte (decoded only to check it);
 a PNG, GIF, BMP or WebP, or a CMYK JPEG, is decoded and re-encoded as an
 RGB JPEG; anything TensorFlow cannot decode raises `BadImageError` with
-TensorFlow's reason.
+TensorFlow's reason. `check_images` checks many at once: the plain JPEGs
+(nearly all, usually) are decoded in one compiled graph call, the rest one
+by one with `check_image`.
 """
 
 import dataclasses
 import re
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -119,3 +122,53 @@ def check_image(data: bytes) -> CheckedImage:
     raise BadImageError(_reason(error)) from None
   encoded = tf.io.encode_jpeg(image, format="rgb", quality=_JPEG_QUALITY).numpy()
   return CheckedImage(encoded, int(image.shape[0]), int(image.shape[1]), 3, converted_from=kind or "unknown")
+
+
+@tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+def _decode_jpegs(images: tf.Tensor) -> tf.Tensor:
+  """Decodes every JPEG at 1/8 scale in one graph; raises on the first that fails.
+
+  One call per batch rather than one eager op per image: the eager dispatch
+  cost about as much CPU as the decode itself. Returns the decoded sizes so
+  that no decode can be pruned.
+  """
+
+  def body(index, total):
+    decoded = tf.io.decode_jpeg(images[index], ratio=8)
+    return index + 1, total + tf.size(decoded, out_type=tf.int64)
+
+  _, total = tf.while_loop(
+    lambda index, _: index < tf.size(images), body, (tf.constant(0), tf.constant(0, tf.int64))
+  )
+  return total
+
+
+def check_images(datas: Sequence[bytes]) -> list[CheckedImage | BadImageError]:
+  """`check_image` of each of `datas`, in order, with the error in place of a bad image's result.
+
+  The same results as calling `check_image` on each: a 1- or 3-channel JPEG
+  (read from its frame header in Python) joins one graph-mode decode of
+  all of them; if any of those fails, each is checked again on its own to
+  learn which failed and why. Everything else goes through `check_image`.
+  """
+  headers = {}
+  for index, data in enumerate(datas):
+    header = jpeg_header(data) if _sniff(data) == "JPEG" else None
+    if header is not None and header[2] in (1, 3):
+      headers[index] = header
+  if headers:
+    try:
+      _decode_jpegs(tf.constant([datas[index] for index in headers]))
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+      headers = {}  # A bad one among them: check each alone for its reason.
+  results: list[CheckedImage | BadImageError] = []
+  for index, data in enumerate(datas):
+    if index in headers:
+      height, width, channels = headers[index]
+      results.append(CheckedImage(data, height, width, channels, converted_from=None))
+      continue
+    try:
+      results.append(check_image(data))
+    except BadImageError as error:
+      results.append(error)
+  return results

@@ -89,3 +89,37 @@ def test_jpeg_header_of_progressive_jpegs_and_of_no_header():
   assert image_check.jpeg_header(encode(_pixels(), "JPEG")[:20]) is None
   assert image_check.jpeg_header(b"\xff\xd8\xff\xd9") is None
   assert image_check.jpeg_header(b"\xff\xd8junk") is None
+
+
+def _check_or_error(data):
+  try:
+    return image_check.check_image(data)
+  except image_check.BadImageError as error:
+    return str(error)
+
+
+@pytest.mark.parametrize(
+  "datas",
+  [
+    [encode(_pixels(), "JPEG"), encode(_pixels(7, 300), "JPEG", "L"), _jpeg_with_exif()],
+    [
+      encode(_pixels(), "JPEG"),
+      encode(_pixels(), "PNG"),
+      encode(_pixels(), "JPEG")[:200],  # Truncated: fails the batch decode, so each is checked alone.
+      encode(_pixels(), "JPEG", "CMYK"),
+      b"not an image at all",
+      encode(_pixels(9, 11), "JPEG"),
+    ],
+    [],
+  ],
+  ids=["plain-jpegs", "mixed-with-bad", "empty"],
+)
+def test_check_images_equals_check_image_on_each(datas):
+  results = image_check.check_images(datas)
+  assert len(results) == len(datas)
+  for data, result in zip(datas, results, strict=True):
+    expected = _check_or_error(data)
+    if isinstance(expected, str):
+      assert isinstance(result, image_check.BadImageError) and str(result) == expected
+    else:
+      assert result == expected
