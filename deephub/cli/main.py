@@ -42,6 +42,9 @@ class _VersionAction(argparse.Action):
 def version_lines() -> list[str]:
   """deephub's and TensorFlow's versions, and where the native ops load from (or why not)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from deephub import console
+
+  console.load_tensorflow()  # Hides TensorFlow's no-GPU start-up lines, as training does.
   import tensorflow as tf
 
   from deephub.ops import loader

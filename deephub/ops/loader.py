@@ -19,6 +19,7 @@ what is lost and how to get it, and callers use the pure-TensorFlow paths.
 that way).
 """
 
+import contextlib
 import dataclasses
 import fcntl
 import glob
@@ -26,6 +27,7 @@ import logging
 import os
 import threading
 
+from deephub import console
 from deephub.ops import build
 
 DISABLE_VARIABLE = "DEEPHUB_NATIVE_OPS"
@@ -131,7 +133,11 @@ def _load():
     path = next((p for p in [*packaged, cached] if build.read_build_info(p) == wanted), None)
     if path is None:
       path = _build_into(folder, cached, wanted)
-    return tf.load_op_library(path), Status(True, path=path, build_info=wanted)
+    # The library carries its own copy of absl, which prints its start-up
+    # warning on load: hidden like TensorFlow's own (see deephub.console).
+    with contextlib.nullcontext() if console.verbose() else console.filtered_stderr():
+      library = tf.load_op_library(path)
+    return library, Status(True, path=path, build_info=wanted)
   except (build.BuildError, OSError, tf.errors.OpError) as error:
     return None, Status(False, reason=" ".join(str(error).split())[:400])
 
