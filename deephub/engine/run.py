@@ -59,6 +59,8 @@ class Run:
   ):
     train = config.train
     self.train_config = train
+    self.model_type = config.model.type
+    self.autograph = config.runtime.autograph
     self.clock = clock
     self.saver = saver
     self.global_step = global_step
@@ -125,9 +127,9 @@ class Run:
     while self.step < self.total_steps:
       num_steps = min(train.steps_per_loop, self.total_steps - self.step)
       loop_start = self.clock()
-      logs = {
-        k: v.numpy() for k, v in self.train_loop(iterator, tf.constant(num_steps)).items()
-      }  # Sync point.
+      with self._explained_python_control_flow():
+        outputs = self.train_loop(iterator, tf.constant(num_steps))
+      logs = {k: v.numpy() for k, v in outputs.items()}  # Sync point.
       loop_secs = max(self.clock() - loop_start, 1e-9)
       first = self.step + 1
       self.step += num_steps
@@ -208,6 +210,20 @@ class Run:
             raise
           raise explained from None
       self.saved_step = self.step
+
+  @contextlib.contextmanager
+  def _explained_python_control_flow(self):
+    """Turns the trace error of a Python `if`/`for` on a tensor, without AutoGraph, into its fix."""
+    try:
+      yield
+    except tf.errors.OperatorNotAllowedInGraphError as error:
+      if self.autograph:
+        raise
+      what = " ".join(str(error).split()).split(". ")[0]
+      raise UserError(
+        f"model {self.model_type} branches or loops in Python on a tensor ({what}); set "
+        "runtime.autograph: True (--config.runtime.autograph=True) so the step converts that code"
+      ) from None
 
   @contextlib.contextmanager
   def _writing(self):

@@ -7,6 +7,7 @@ import tensorflow as tf
 from deephub.engine.steps import make_evaluate, make_train_loop
 from deephub.io import make_feeder
 from deephub.models import build_model
+from tests.conftest import run_cli
 from tests.graphs import dataset_graph, python_ops
 
 
@@ -125,3 +126,20 @@ def test_model_code_is_autograph_converted_only_with_runtime_autograph(toy_confi
   plain = make_train_loop(model, optimizer, tf.Variable(0, dtype=tf.int64), xla=False, strategy=strategy)
   with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
     plain(iterator, tf.constant(2))
+
+
+def test_python_control_flow_without_autograph_is_one_line_with_the_fix(tmp_path):
+  model_type = "tests.engine.python_control_flow:PythonIfToyModel"
+  common = ("--variant=toy", f"--config.model.type={model_type}", "--config.train.epochs=1")
+  refused = run_cli(*common, f"--config.model.model_dir={tmp_path / 'plain'}")
+  assert refused.returncode == 2, refused.stderr[-3000:]
+  assert "Traceback" not in refused.stderr
+  [line] = [line for line in refused.stderr.splitlines() if line.startswith("deephub: error:")]
+  assert f"model {model_type} branches or loops in Python on a tensor" in line
+  assert line.endswith(
+    "set runtime.autograph: True (--config.runtime.autograph=True) so the step converts that code"
+  )
+  converted = run_cli(
+    *common, "--config.runtime.autograph=True", f"--config.model.model_dir={tmp_path / 'converted'}"
+  )
+  assert converted.returncode == 0, converted.stderr[-3000:]
