@@ -214,17 +214,21 @@ class TFRecordExamplesFeeder:
     return validation.data_loss_error(self.files, compression=self.compression, where=where, error=error)
 
   def _file_chunks(self, path: tf.Tensor, chunk: int) -> tf.data.Dataset:
-    """The records of one file as string vectors of up to `chunk` records."""
+    """The records of one file as vectors of up to `chunk` records."""
     if self._reads_by_offset():
       if self._places is None:
         self.scan()
       return record_places.read_chunks(self._places, path, chunk)
+    return self._read_file(path).batch(chunk)
+
+  def _read_file(self, path: tf.Tensor) -> tf.data.Dataset:
+    """The records of one file, one element each (ParquetExamplesFeeder reads its rows here)."""
     records = tf.data.TFRecordDataset(path, compression_type=self.compression)
     if self.skip_corrupt_records:
       # tf.data cannot resync after a bad record (GZIP files, or no native
       # ops), so the rest of that file is skipped; `scan()` reports what was lost.
       records = records.ignore_errors(log_warning=True)
-    return records.batch(chunk)
+    return records
 
   def _one_pass(
     self, epoch: tf.Tensor, batch_size: int, input_context: tf.distribute.InputContext | None
