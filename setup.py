@@ -100,6 +100,9 @@ setup(
       "hypothesis",
       # tests/io/test_features.py writes the JPEG/PNG/GIF/BMP images it decodes.
       "pillow",
+      # tests/test_api.py trains deephub.train_and_evaluate on its bundled digits
+      # (load_digits reads a file shipped in the wheel: no download).
+      "scikit-learn",
       # tests/hpt run real studies (SQLite and PostgreSQL).
       *HPT,
       # The text extra, so every `deep preprocessor text --tokenizer` is tested.

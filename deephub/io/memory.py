@@ -19,7 +19,7 @@ Columns = dict[str, np.ndarray]
 
 
 class MemorySamplesFeeder:
-  """Feeds arrays held in memory, with the same interface as TFRecordExamplesFeeder."""
+  """Feeds arrays held in memory; implements `deephub.io.feeder.Feeder`, so the engine trains from it."""
 
   def __init__(
     self,
@@ -74,13 +74,37 @@ class MemorySamplesFeeder:
       )
     self._num_examples = x_rows
 
-  def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
-    """Returns batches of `(x, y)` (or `x` alone); batches never span two passes."""
+  def dataset(
+    self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
+  ) -> tf.data.Dataset:
+    """Returns batches of `(x, y)` (or `x` alone); batches never span two passes.
+
+    Args:
+      epochs: passes over the examples; None repeats forever.
+      input_context: given by `strategy.distribute_datasets_from_function`:
+        this pipeline keeps every n-th example (n input pipelines) in
+        per-replica batches of `batch_size / replicas`, as `batch_size` is
+        the global batch.
+
+    Raises:
+      UserError: `batch_size` does not split evenly across the replicas.
+    """
+    batch_size = self.batch_size
     data = self.x if self.y is None else (self.x, self.y)
     examples = tf.data.Dataset.from_tensor_slices(data)
+    if input_context is not None:
+      replicas = input_context.num_replicas_in_sync
+      if batch_size % replicas:
+        raise UserError(
+          f"feeder batch_size {batch_size} is the global batch and must split evenly "
+          f"across {replicas} replicas; set it to a multiple of {replicas}"
+        )
+      batch_size //= replicas
+      # Sharded before shuffling, so the pipelines' shares stay disjoint in every pass.
+      examples = examples.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if self.shuffle:
       examples = examples.shuffle(max(1, self._num_examples), seed=self.seed)
-    batches = examples.batch(self.batch_size, drop_remainder=self.drop_remainder)
+    batches = examples.batch(batch_size, drop_remainder=self.drop_remainder)
     return batches.repeat(epochs).prefetch(tf.data.AUTOTUNE)
 
   def get_input_fn(self, epochs: int | None = None):
@@ -94,6 +118,10 @@ class MemorySamplesFeeder:
     """Batches in one pass."""
     n = self._num_examples if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+
+  def total_steps(self, epochs: int) -> int:
+    """Batches in `epochs` passes: `epochs * steps_per_epoch()`, as batches never span two passes."""
+    return epochs * self.steps_per_epoch()
 
   def __repr__(self) -> str:
     return (
