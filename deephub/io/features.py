@@ -1,7 +1,8 @@
 """Turns a legacy `features_map` config into `tf.io` parsing specs and batch decoders.
 
 Entry types:
-  FixedLenFeature          {shape, dtype}: one fixed-shape value per example.
+  FixedLenFeature          {shape, dtype, default_value}: one fixed-shape value
+                           per example (default_value fills a missing one).
   VarLenFeature            {dtype}: a SparseTensor per batch.
   FixedLenSequenceFeature  {shape, dtype, default_value}: a variable number of
                            `shape`-shaped items, padded per batch with
@@ -9,6 +10,10 @@ Entry types:
   ImageFeature             {decode_format, channels, resize_height,
                            resize_width, enforced_dtype, standard_scaling}:
                            encoded image bytes decoded inside the batch parse.
+
+An entry may also be a `tf.io.FixedLenFeature`, `VarLenFeature` or
+`FixedLenSequenceFeature` object, as the old framework's Python users passed
+them; `entry_config` turns it into the config form above.
 
 Images are decoded by `tf.map_fn` over the batch of strings, a graph loop
 of C++ kernels (no Python per image). Without `resize_height` /
@@ -31,6 +36,33 @@ _IMAGE_KEYS = (
 )  # fmt: skip
 
 
+def entry_config(entry: Any, *, where: str) -> dict[str, Any]:
+  """A features_map entry as a config dict: mappings as they are, `tf.io` feature objects converted.
+
+  Raises:
+    UserError: the entry is neither a mapping nor one of the three `tf.io` feature classes.
+  """
+  if isinstance(entry, Mapping) or hasattr(entry, "to_dict"):
+    return dict(entry)
+  if isinstance(entry, tf.io.FixedLenFeature | tf.io.FixedLenSequenceFeature):
+    dtype = tf.as_dtype(entry.dtype).name
+    config = {"type": type(entry).__name__, "shape": list(entry.shape), "dtype": dtype}
+    if entry.default_value is not None:
+      config["default_value"] = entry.default_value
+    return config
+  if isinstance(entry, tf.io.VarLenFeature):
+    return {"type": "VarLenFeature", "dtype": tf.as_dtype(entry.dtype).name}
+  raise UserError(
+    f"{where} is a {type(entry).__name__}; give a mapping {{type, shape, dtype}} or a "
+    "tf.io.FixedLenFeature, VarLenFeature or FixedLenSequenceFeature"
+  )
+
+
+def feature_configs(features_map: Mapping[str, Any], *, where: str) -> dict[str, dict[str, Any]]:
+  """`{name: entry_config(entry)}` for a whole features_map / labels_map."""
+  return {name: entry_config(entry, where=f"{where}.{name}") for name, entry in features_map.items()}
+
+
 def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -> dict:
   """Returns `{name: tf.io.FixedLenFeature | VarLenFeature | FixedLenSequenceFeature}`.
 
@@ -43,7 +75,7 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
   """
   spec = {}
   for name, entry in features_map.items():
-    entry = dict(entry)
+    entry = entry_config(entry, where=f"{where}.{name}")
     kind = entry.get("type", "FixedLenFeature")
     if kind not in _TYPES:
       raise UserError(f"{where}.{name}.type is {kind!r}; use one of {', '.join(_TYPES)}")
@@ -64,16 +96,16 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
         shape, _DTYPES[dtype], allow_missing=True, default_value=entry.get("default_value")
       )
     else:
-      spec[name] = tf.io.FixedLenFeature(shape, _DTYPES[dtype])
+      spec[name] = tf.io.FixedLenFeature(shape, _DTYPES[dtype], default_value=entry.get("default_value"))
   return spec
 
 
 def decoders(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, Callable[[tf.Tensor], tf.Tensor]]:
   """Returns `{name: batch_decoder}` for the entries that need decoding after parsing (images)."""
   return {
-    name: _image_decoder(**_image_options(dict(entry), where=name))
+    name: _image_decoder(**_image_options(entry_config(entry, where=name), where=name))
     for name, entry in features_map.items()
-    if dict(entry).get("type") == "ImageFeature"
+    if entry_config(entry, where=name).get("type") == "ImageFeature"
   }
 
 

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from deephub.errors import UserError
 from deephub.io import metadata, record_places, remote, validation
-from deephub.io.features import decoders, parsing_spec
+from deephub.io.features import decoders, feature_configs, parsing_spec
 from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = ("", "GZIP")
@@ -89,6 +89,14 @@ class TFRecordExamplesFeeder:
       raise UserError(f"feeder compression is {compression!r}; use '' or 'GZIP'")
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
+    if 0 < max_examples < batch_size:
+      raise UserError(
+        f"feeder batch_size {batch_size} exceeds max_examples {max_examples}; "
+        "lower batch_size, or raise max_examples (-1 uses all examples)"
+      )
+    # tf.io feature objects (the old Python API) become config entries once, here.
+    features_map = feature_configs(features_map, where="features_map")
+    labels_map = feature_configs(labels_map or {}, where="labels_map")
     self.files, self._file_bytes = _list_files(file_patterns)
     self.batch_size = batch_size
     self.shuffle = shuffle
@@ -174,6 +182,15 @@ class TFRecordExamplesFeeder:
     """Returns the number of batches in one pass over the files."""
     n = self.num_examples() if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+
+  def total_steps(self, epochs: int) -> int:
+    """Batches in `epochs` passes: `epochs * steps_per_epoch()`.
+
+    Batches never span two passes here; the old framework batched across
+    epochs (ceil(epochs * examples / batch_size) steps), so with a partial
+    last batch this is up to `epochs - 1` steps more than it gave.
+    """
+    return epochs * self.steps_per_epoch()
 
   def _metadata_counts(self, auto_generate: bool) -> list[int] | None:
     """Per-file record counts from `_tfrecord_metadata.json`; None counts by reading."""
