@@ -24,6 +24,8 @@ do remote paths (`s3://`, `gs://`, through `tf.io.gfile`, see
 
 import concurrent.futures
 import dataclasses
+import fnmatch
+import glob as local_glob
 import hashlib
 import json
 import logging
@@ -405,6 +407,35 @@ def list_data_files(pattern: str) -> list[str]:
     if filesystem.isfile(path)
     and os.path.basename(path) not in (METADATA_FILENAME, METADATA_FILENAME + ".tmp")
   )
+
+
+def missing_files(pattern: str, files: Sequence[str]) -> list[tuple[str, str]]:
+  """`(path, metadata file)` for each file an entry lists, matching `pattern`, that is gone.
+
+  A deleted shard is lost data that no glob finds; its folder's metadata
+  still names it. The folders looked in are those of `files` (the files the
+  pattern matched) and the pattern's own folder when it has no wildcard.
+
+  Raises:
+    UserError: a folder's metadata file is not valid JSON of version 1.
+  """
+  remote = filesystem.is_remote(pattern)
+  full_pattern = pattern if remote else os.path.abspath(pattern)
+  folders = {filesystem.folder_of(path) for path in files}
+  parent = full_pattern.rsplit("/", 1)[0] if remote else os.path.dirname(full_pattern)
+  if not local_glob.has_magic(parent):
+    folders.add(parent)
+  present = set(files)
+  missing = []
+  for folder in sorted(folders):
+    entries, bad = read_entries(folder)
+    for name in sorted({*entries, *bad}):
+      path = filesystem.join(folder, name)
+      if path in present or not fnmatch.fnmatchcase(path, full_pattern):
+        continue
+      if not filesystem.isfile(path):
+        missing.append((path, metadata_path(folder)))
+  return missing
 
 
 @dataclasses.dataclass
