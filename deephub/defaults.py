@@ -40,7 +40,7 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   config.max_examples = -1
   # Drop a last batch smaller than batch_size.
   config.drop_remainder = False
-  # '' for plain TFRecord files, 'GZIP' for compressed ones.
+  # '' for plain TFRecord files, 'GZIP' or 'ZLIB' for compressed ones.
   config.compression = ""
   # Skip the rest of a file at a corrupted or truncated record (logged and
   # summarised) instead of stopping with an error naming the file.

@@ -24,7 +24,11 @@ def _matching_files(pattern: str) -> list[str]:
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("pattern", metavar="PATTERN", help="glob of TFRecord files, quoted: '/data/train-*'")
   parser.add_argument(
-    "--compression_type", "--compression-type", default="", choices=metadata.COMPRESSIONS, help="'' or GZIP"
+    "--compression_type",
+    "--compression-type",
+    default="",
+    choices=metadata.COMPRESSIONS,
+    help="'', GZIP or ZLIB",
   )
   parser.add_argument("--force", action="store_true", help="rescan files that already have an entry")
 

@@ -356,7 +356,7 @@ def report_corrupt_files(feeder) -> dict[str, float]:
         scan.error,
         scan.records,
         scan.skipped_bytes or "unknown",
-        "a GZIP file cannot be read by record offset"
+        "a compressed file cannot be read by record offset"
         if getattr(feeder, "compression", "")
         else "the native TFRecord ops that resynchronise are not loaded",
       )

@@ -10,9 +10,9 @@ without reading the data, and a file whose size no longer matches its entry
 is caught before training. Generating reads each file once, files in
 parallel. Uncompressed files go through the native scan op
 (`deephub.ops.tfrecord.tfrecord_scan`: records, data CRCs and md5 in one C++
-pass at disk speed); GZIP files, and every file when the native ops are
-unavailable, through the pure-Python scan here, where the same chunks feed the
-md5 and the record counter (and, for GZIP files, the decompressor). Fewer than
+pass at disk speed); GZIP and ZLIB files, and every file when the native ops
+are unavailable, through the pure-Python scan here, where the same chunks feed
+the md5 and the record counter (and, for compressed files, the decompressor). Fewer than
 12 bytes after the last record are not a record: like `tf.data`, the scan
 counts the records before them and reports the tail as a warning.
 
@@ -41,7 +41,10 @@ from deephub.io import filesystem
 
 METADATA_FILENAME = "_tfrecord_metadata.json"
 VERSION = 1
-COMPRESSIONS = ("", "GZIP")
+# tf.data's compression types: GZIP is a gzip stream, ZLIB a zlib-wrapped deflate stream.
+COMPRESSIONS = ("", "GZIP", "ZLIB")
+# zlib's `wbits` for each compressed type: 16 + 15 expects the gzip wrapper, 15 the zlib one.
+_WBITS = {"GZIP": 31, "ZLIB": 15}
 _CHUNK_BYTES = 1 << 20
 # A TFRecord is: uint64 length, uint32 masked CRC of the length, the data,
 # uint32 masked CRC of the data.
@@ -50,9 +53,11 @@ _FOOTER_BYTES = 4
 # Every record takes at least its framing, so a file of N bytes holds at most
 # N / 16 records...
 _MIN_RECORD_BYTES = _HEADER_BYTES + _FOOTER_BYTES
-# ...and a GZIP file at most 1032 times that: deflate's largest expansion.
+# ...and a GZIP or ZLIB file at most 1032 times that: deflate's largest expansion.
 _GZIP_MAX_EXPANSION = 1032
 _GZIP_MAGIC = b"\x1f\x8b"
+# Bytes read to tell a ZLIB file from an uncompressed one.
+_SNIFF_BYTES = 4096
 # File systems report sizes as int64; a larger file_size is no file's.
 _MAX_FILE_BYTES = 2**63 - 1
 _ENTRY_KEYS = ("total_records", "file_size", "md5_hash")
@@ -76,7 +81,7 @@ def scan_file(path: str, compression: str = "") -> FileEntry:
 
   Args:
     path: a TFRecord file.
-    compression: '' or 'GZIP' (the md5 and size are of the file as stored).
+    compression: '', 'GZIP' or 'ZLIB' (the md5 and size are of the file as stored).
 
   Raises:
     UnreadableFileError: the file cannot be opened or decompressed, ends
@@ -93,7 +98,7 @@ class _Scanned:
 
 def _scan(path: str, compression: str) -> _Scanned:
   if compression not in COMPRESSIONS:
-    raise UserError(f"compression is {compression!r}; use '' or 'GZIP'")
+    raise UserError(f"compression is {compression!r}; use '', 'GZIP' or 'ZLIB'")
   if not compression and not filesystem.is_remote(path) and _direct_ops():
     return _direct_scan(path)
   if not compression and _native_ops():
@@ -173,19 +178,20 @@ def _python_scan(path: str, compression: str) -> _Scanned:
         yield chunk
 
   try:
-    chunks = _gunzip(raw_chunks()) if compression == "GZIP" else raw_chunks()
+    chunks = _inflate(raw_chunks(), compression) if compression else raw_chunks()
     records, trailing = _count_records(chunks)
   except OSError as error:
     raise UnreadableFileError(error.strerror or str(error)) from None
   except zlib.error as error:
-    raise UnreadableFileError(f"not a GZIP file ({error})") from None
+    raise UnreadableFileError(f"not a {compression} file ({error})") from None
   entry = FileEntry(total_records=records, file_size=size, md5_hash=md5.hexdigest())
   return _Scanned(entry, trailing)
 
 
-def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-  """Decompresses a stream of one or more concatenated gzip members."""
-  decompressor = zlib.decompressobj(wbits=31)
+def _inflate(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
+  """Decompresses a stream of one or more concatenated GZIP or ZLIB members."""
+  wbits = _WBITS[compression]
+  decompressor = zlib.decompressobj(wbits=wbits)
   inside_member = False
   for chunk in chunks:
     while chunk:
@@ -194,9 +200,9 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
       chunk = b""
       if decompressor.eof:
         chunk, inside_member = decompressor.unused_data, False
-        decompressor = zlib.decompressobj(wbits=31)
+        decompressor = zlib.decompressobj(wbits=wbits)
   if inside_member:
-    raise zlib.error("the GZIP stream ends early (truncated file)")
+    raise zlib.error(f"the {compression} stream ends early (truncated file)")
 
 
 def _count_records(chunks: Iterable[bytes]) -> tuple[int, int]:
@@ -328,9 +334,29 @@ def _shown(value: Any, limit: int = 40) -> str:
 
 
 def sniff_compression(path: str) -> str:
-  """'GZIP' when the file starts with the gzip magic bytes, else ''."""
+  """'GZIP' or 'ZLIB' from the file's first bytes, else ''.
+
+  A zlib stream has no magic: its 2-byte header is a checksum a record length
+  can pass, so the first bytes must also inflate. An uncompressed record's
+  length is followed by zero bytes, which no deflate stream starts with
+  (a stored block whose length check fails).
+  """
   with filesystem.open_file(path, "rb") as f:
-    return "GZIP" if f.read(2) == _GZIP_MAGIC else ""
+    head = f.read(_SNIFF_BYTES)
+  if head[:2] == _GZIP_MAGIC:
+    return "GZIP"
+  if (
+    len(head) >= 2
+    and head[0] & 0x0F == 8
+    and not head[1] & 0x20
+    and int.from_bytes(head[:2], "big") % 31 == 0
+  ):
+    try:
+      zlib.decompressobj(wbits=15).decompress(head)
+      return "ZLIB"
+    except zlib.error:
+      pass
+  return ""
 
 
 def _count_problem(folder: str, name: str, entry: FileEntry) -> str:
@@ -344,7 +370,7 @@ def _count_problem(folder: str, name: str, entry: FileEntry) -> str:
   try:
     compression = sniff_compression(filesystem.join(folder, name))
   except OSError:
-    compression = "GZIP"  # No file to read: hold the entry to the looser bound.
+    compression = "GZIP"  # No file to read: hold the entry to the looser (compressed) bound.
   return impossible_count(entry, compression)
 
 
@@ -352,17 +378,17 @@ def impossible_count(entry: FileEntry, compression: str) -> str:
   """Why `entry.total_records` cannot be the count of its file, or '' when it can be.
 
   A record takes at least 16 bytes of framing, so a count above
-  `file_size / 16` (x1032 for GZIP, deflate's largest expansion) is a
+  `file_size / 16` (x1032 for GZIP and ZLIB, deflate's largest expansion) is a
   made-up number, and a non-empty uncompressed file holds a record.
   """
   limit = entry.file_size // _MIN_RECORD_BYTES
-  if compression == "GZIP":
+  if compression:
     limit = entry.file_size * _GZIP_MAX_EXPANSION // _MIN_RECORD_BYTES
   elif entry.file_size and not entry.total_records:
     return f"is 0, but a non-empty uncompressed file of {entry.file_size} bytes holds a record"
   if entry.total_records > limit:
     return (
-      f"is {_shown(entry.total_records)}, more than a{' GZIP' if compression else ''} file of "
+      f"is {_shown(entry.total_records)}, more than a{' ' + compression if compression else ''} file of "
       f"{entry.file_size} bytes can hold ({limit}; a record takes {_MIN_RECORD_BYTES} bytes or more)"
     )
   return ""
@@ -394,7 +420,7 @@ def write_metadata(folder: str, entries: dict[str, FileEntry]) -> None:
 
 def fix_command(folder: str, compression: str = "", *, force: bool = False) -> str:
   """The `deep` command that (re)generates the metadata of `folder` (rescanning all with `force`)."""
-  option = " --compression_type GZIP" if compression == "GZIP" else ""
+  option = f" --compression_type {compression}" if compression else ""
   option += " --force" if force else ""
   return f"`deep utils generate-metadata '{filesystem.join(folder, '*')}'{option}`"
 
@@ -468,7 +494,7 @@ def generate(
 
   Args:
     files: TFRecord paths (see `list_data_files`).
-    compression: '' or 'GZIP'.
+    compression: '', 'GZIP' or 'ZLIB'.
     force: rescan files that already have an entry of the right size.
     on_file: called as `on_file(path, outcome)` after each file, in order,
       outcome one of 'scanned', 'kept', 'unreadable: <reason>' (for progress output).
@@ -596,7 +622,7 @@ def _deep_check(path_and_entry: tuple[str, FileEntry]) -> str | None:
   An uncompressed file gets one native scan when the ops are at hand without
   importing TensorFlow for it (`deep utils` through ctypes, or a process that
   has TensorFlow already): records, data CRCs and md5 against the entry.
-  Otherwise, and for GZIP files, the md5 alone: hashlib releases the GIL, so
+  Otherwise, and for GZIP and ZLIB files, the md5 alone: hashlib releases the GIL, so
   threads hash files at disk speed, where the pure-Python record walk would
   not keep up.
   """
@@ -635,7 +661,8 @@ def _records_or_error(path: str, records: int, corrupt_bytes: int) -> int:
   if corrupt_bytes and not records:
     raise UserError(
       f"cannot read {path} as an uncompressed TFRecord file: no record in its {corrupt_bytes} bytes; "
-      f"if it is GZIP, write its metadata with {fix_command(filesystem.folder_of(path), 'GZIP')}"
+      "if it is compressed, write its metadata with "
+      f"{fix_command(filesystem.folder_of(path), sniff_compression(path) or 'GZIP')}"
     )
   return records
 
@@ -644,7 +671,7 @@ def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
   """Each file's record count by reading it, files in parallel (for files without metadata).
 
   Uncompressed files go through the native scan reading headers only (no
-  data CRC, no md5); damaged ranges are not counted. GZIP files, or all
+  data CRC, no md5); damaged ranges are not counted. GZIP and ZLIB files, or all
   files without the native ops, through the pure-Python framing walk.
 
   Raises:

@@ -17,7 +17,7 @@ the data.
 With `skip_corrupt_records`, uncompressed files are scanned once with the
 native ops and read by record offset (`deephub.io.record_places`), so a
 damaged record costs only its own bytes; without the native ops, or for
-GZIP files, a damaged file loses everything after the damage.
+compressed (GZIP, ZLIB) files, a damaged file loses everything after the damage.
 """
 
 import random
@@ -31,7 +31,7 @@ from deephub.io import metadata, record_places, remote, validation
 from deephub.io.features import decoders, feature_configs, parsing_spec
 from deephub.ops import tfrecord as native_tfrecord
 
-_COMPRESSIONS = ("", "GZIP")
+_COMPRESSIONS = metadata.COMPRESSIONS
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
 # Records per read-and-parse chunk: enough that tf.data's per-element cost is
@@ -42,7 +42,7 @@ CHUNK_RECORDS = 1024
 _CHUNK_BYTES = 4 << 20
 # Chunk size when the record counts (so the record size) are not known yet.
 _UNSIZED_CHUNK_RECORDS = 64
-# GZIP files are sized compressed; records take about this much more once read.
+# Compressed files are sized as stored; records take about this much more once read.
 _GZIP_EXPANSION = 4
 
 
@@ -86,7 +86,7 @@ class TFRecordExamplesFeeder:
     if batch_size < 1:
       raise UserError(f"feeder batch_size is {batch_size}; set it to 1 or more")
     if compression not in _COMPRESSIONS:
-      raise UserError(f"feeder compression is {compression!r}; use '' or 'GZIP'")
+      raise UserError(f"feeder compression is {compression!r}; use '', 'GZIP' or 'ZLIB'")
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
     if 0 < max_examples < batch_size:
@@ -242,7 +242,7 @@ class TFRecordExamplesFeeder:
     """The records of one file, one element each (ParquetExamplesFeeder reads its rows here)."""
     records = tf.data.TFRecordDataset(path, compression_type=self.compression)
     if self.skip_corrupt_records:
-      # tf.data cannot resync after a bad record (GZIP files, or no native
+      # tf.data cannot resync after a bad record (compressed files, or no native
       # ops), so the rest of that file is skipped; `scan()` reports what was lost.
       records = records.ignore_errors(log_warning=True)
     return records

@@ -30,7 +30,7 @@ def check_schema(
   Args:
     files: the feeder's files.
     maps: `{"features_map": {...}, "labels_map": {...}}` from the config.
-    compression: '' or 'GZIP'.
+    compression: '', 'GZIP' or 'ZLIB'.
     where: config path of the feeder, for messages.
 
   Raises:
