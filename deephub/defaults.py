@@ -34,7 +34,8 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   # Examples held in the shuffle buffer.
   config.shuffle_buffer_size = 10_000
   # Globs of data files, local, gs:// or (io extra) s3://, hdfs://, az://;
-  # every pattern must match at least one file.
+  # every pattern must match at least one file; a `**` component matches
+  # folders at any depth.
   config.file_patterns = []
   # Use only the first N examples of each pass; -1 uses all.
   config.max_examples = -1

@@ -27,7 +27,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import metadata, record_places, remote, validation
+from deephub.io import filesystem, metadata, record_places, remote, validation
 from deephub.io.features import decoders, feature_configs, parsing_spec
 from deephub.ops import tfrecord as native_tfrecord
 
@@ -352,7 +352,11 @@ def _list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
   files, sizes = [], []
   for pattern in patterns:
     remote.ensure_filesystem(pattern, where="file pattern")
-    matched = [path for path in tf.io.gfile.glob(pattern) if not path.endswith(metadata.METADATA_FILENAME)]
+    if filesystem.is_recursive(pattern):  # `**` matches folders at any depth; keep the files.
+      found = [path for path in filesystem.glob(pattern) if not tf.io.gfile.isdir(path)]
+    else:
+      found = tf.io.gfile.glob(pattern)
+    matched = [path for path in found if not path.endswith(metadata.METADATA_FILENAME)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
     for path in sorted(matched):
