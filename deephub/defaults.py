@@ -48,6 +48,13 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   config.skip_corrupt_records = False
   # Files read in parallel by the interleave.
   config.num_parallel_reads = 8
+  # Batches parsed in parallel (the parse map's num_parallel_calls); None lets
+  # tf.data's AUTOTUNE choose at run time within the CPU budget, a number
+  # fixes it (and takes it out of autotuning).
+  config.num_parallel_maps = optional(int)
+  # Batches prepared ahead of the train step (the final prefetch buffer);
+  # None: AUTOTUNE sizes the buffer, a number fixes it, 0 turns prefetch off.
+  config.prefetch = optional(int)
   # Keep record order reproducible across runs (slower when False is possible).
   config.deterministic = True
   # Record counts come from each folder's _tfrecord_metadata.json; True writes

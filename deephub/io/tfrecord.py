@@ -62,6 +62,8 @@ class TFRecordExamplesFeeder:
     drop_remainder: bool = False,
     compression: str = "",
     num_parallel_reads: int = 8,
+    num_parallel_maps: int | None = None,
+    prefetch: int | None = None,
     skip_corrupt_records: bool = False,
     deterministic: bool = True,
     auto_generate_meta: bool = False,
@@ -89,6 +91,12 @@ class TFRecordExamplesFeeder:
       raise UserError(f"feeder compression is {compression!r}; use '', 'GZIP' or 'ZLIB'")
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
+    if num_parallel_maps is not None and (not _is_count(num_parallel_maps) or num_parallel_maps < 1):
+      raise UserError(
+        f"feeder num_parallel_maps is {num_parallel_maps!r}; set it to 1 or more, or None (AUTOTUNE)"
+      )
+    if prefetch is not None and (not _is_count(prefetch) or prefetch < 0):
+      raise UserError(f"feeder prefetch is {prefetch!r}; set it to 0 (off), more, or None (AUTOTUNE)")
     if 0 < max_examples < batch_size:
       raise UserError(
         f"feeder batch_size {batch_size} exceeds max_examples {max_examples}; "
@@ -105,6 +113,9 @@ class TFRecordExamplesFeeder:
     self.drop_remainder = drop_remainder
     self.compression = compression
     self.num_parallel_reads = num_parallel_reads
+    # The legacy keys: None leaves the value to tf.data's AUTOTUNE, a number fixes it.
+    self.num_parallel_maps = num_parallel_maps
+    self.prefetch = prefetch
     self.skip_corrupt_records = skip_corrupt_records
     self.deterministic = deterministic
     self.seed = seed
@@ -159,7 +170,9 @@ class TFRecordExamplesFeeder:
       lambda epoch: self._one_pass(epoch, batch_size, input_context)
     )
     batches = passes.flat_map(one_pass)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    if self.prefetch == 0:  # Off: the consumer waits for each batch.
+      return batches
+    return batches.prefetch(tf.data.AUTOTUNE if self.prefetch is None else self.prefetch)
 
   def get_input_fn(self, epochs: int | None = None):
     """Legacy spelling: returns a callable that builds `dataset(epochs)`."""
@@ -252,7 +265,8 @@ class TFRecordExamplesFeeder:
   ) -> tf.data.Dataset:
     """The parsed batches of pass `epoch`; the last may be short unless drop_remainder."""
     chunks = self._record_chunks(epoch, input_context)
-    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": self.deterministic}
+    calls = tf.data.AUTOTUNE if self.num_parallel_maps is None else self.num_parallel_maps
+    parallel = {"num_parallel_calls": calls, "deterministic": self.deterministic}
     if self._parse_chunks:
       # Slicing parsed tensors into batches is cheaper than parsing each
       # batch: 2x the examples/s at batch 10.
@@ -336,6 +350,11 @@ class TFRecordExamplesFeeder:
     if not self.label_names:
       return features
     return features, {name: parsed[name] for name in self.label_names}
+
+
+def _is_count(value: Any) -> bool:
+  """An int that is no bool (True is an int to Python, not a count)."""
+  return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _file_scan(scan: native_tfrecord.TFRecordScan) -> validation.FileScan:

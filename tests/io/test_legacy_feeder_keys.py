@@ -1,6 +1,7 @@
 """Old feeder promises kept by TFRecordExamplesFeeder: argument checks, total_steps, tf.io objects."""
 
 import os
+import re
 
 import pytest
 import tensorflow as tf
@@ -88,3 +89,55 @@ def test_other_feature_objects_get_one_line():
     UserError, match=r"^features_map.x is a SparseFeature; give a mapping \{type, shape, dtype\}"
   ):
     toy_feeder(features_map={"x": tf.io.SparseFeature("i", "v", tf.int64, 3)})
+
+
+@pytest.mark.parametrize("maps, prefetch", [(None, None), (3, 5), (1, 0)])
+def test_num_parallel_maps_and_prefetch_set_the_pipeline(maps, prefetch, monkeypatch):
+  """What the feeder asks tf.data for: recorded at the tf.data API, the values it then runs with."""
+  calls = {"map": [], "prefetch": []}
+  original_map, original_prefetch = tf.data.Dataset.map, tf.data.Dataset.prefetch
+
+  def map_recorded(self, function, num_parallel_calls=None, **kwargs):
+    calls["map"].append(num_parallel_calls)
+    return original_map(self, function, num_parallel_calls=num_parallel_calls, **kwargs)
+
+  def prefetch_recorded(self, buffer_size, **kwargs):
+    calls["prefetch"].append(buffer_size)
+    return original_prefetch(self, buffer_size, **kwargs)
+
+  monkeypatch.setattr(tf.data.Dataset, "map", map_recorded)
+  monkeypatch.setattr(tf.data.Dataset, "prefetch", prefetch_recorded)
+  dataset = toy_feeder(num_parallel_maps=maps, prefetch=prefetch).dataset(epochs=1)
+  # The parse map; tf.data's own helpers add sequential maps (None).
+  assert [value for value in calls["map"] if value is not None] == [
+    tf.data.AUTOTUNE if maps is None else maps
+  ]
+  assert calls["prefetch"] == ([] if prefetch == 0 else [tf.data.AUTOTUNE if prefetch is None else prefetch])
+  assert [f["number"].numpy().tolist() for f, _ in dataset] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+@pytest.mark.parametrize(
+  "key, value, message",
+  [
+    ("num_parallel_maps", 0, "num_parallel_maps is 0; set it to 1 or more, or None (AUTOTUNE)"),
+    ("num_parallel_maps", True, "num_parallel_maps is True; set it"),
+    ("prefetch", -1, "prefetch is -1; set it to 0 (off), more, or None (AUTOTUNE)"),
+    ("prefetch", 2.5, "prefetch is 2.5; set it"),
+  ],
+)
+def test_bad_num_parallel_maps_or_prefetch_get_one_line(key, value, message):
+  with pytest.raises(UserError, match=rf"^feeder {re.escape(message)}"):
+    toy_feeder(**{key: value})
+
+
+def test_cli_takes_num_parallel_maps_and_prefetch(tmp_path):
+  result = run_cli(
+    "--variant=toy",
+    f"--config.model.model_dir={tmp_path}",
+    "--config.train.epochs=1",
+    "--config.train.train_feeder.num_parallel_maps=2",
+    "--config.train.train_feeder.prefetch=4",
+    "--config.train.eval_feeder.prefetch=0",
+  )
+  assert result.returncode == 0, result.stderr
+  assert "finished toy" in result.stderr
