@@ -114,7 +114,12 @@ def _train(
   if placement.is_chief:  # Only the chief writes into model_dir.
     variants.write_resolved_config(config, model_dir)
 
-  train_feeder = make_feeder(train.train_feeder, seed=config.runtime.seed, where="train.train_feeder")
+  train_feeder = make_feeder(
+    train.train_feeder,
+    seed=config.runtime.seed,
+    where="train.train_feeder",
+    max_index_bytes=config.runtime.max_index_bytes,
+  )
   eval_feeder = (
     make_feeder(train.eval_feeder, where="train.eval_feeder") if train.eval_feeder.file_patterns else None
   )
