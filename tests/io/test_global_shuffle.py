@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from deephub.engine.input_state import iterator_entry
 from deephub.errors import UserError
+from deephub.io import metadata
 from deephub.io.tfrecord import TFRecordExamplesFeeder
 from deephub.resources.make_toy_data import write_shard
 
@@ -141,3 +142,71 @@ def test_unknown_shuffle_value_names_the_choices(tmp_path):
   _write_sorted(tmp_path, [10])
   with pytest.raises(UserError, match="feeder shuffle is 'full'; use False, True"):
     _feeder(tmp_path, shuffle="full")
+
+
+_WORKER = """
+import json, sys
+import tensorflow as tf
+from deephub.io.distributed import distributed_dataset
+from deephub.io.tfrecord import TFRecordExamplesFeeder
+pattern, out_path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+feeder = TFRecordExamplesFeeder(
+  file_patterns=[pattern], batch_size=8, shuffle="global", seed=5,
+  features_map={"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}},
+)
+batches = iter(distributed_dataset(feeder, strategy, data_service="", where="feeder"))
+local = [strategy.experimental_local_results(next(batches)["number"])[0] for _ in range(steps)]
+local = [batch.numpy().tolist() for batch in local]
+json.dump({"steps_per_epoch": feeder.steps_per_epoch(), "batches": local}, open(out_path, "w"))
+"""
+
+
+def test_two_workers_read_each_record_of_an_epoch_exactly_once(tmp_path):
+  """Two MultiWorkerMirrored workers on 127.0.0.1, as tests/engine/test_distribute.py runs them."""
+  import json
+  import socket
+  import subprocess
+  import sys
+
+  from tests.conftest import REPO
+
+  _write_sorted(tmp_path, [70, 9, 33])  # 112 records, files of unequal sizes: 14 steps of 8.
+  metadata.generate(sorted(str(path) for path in tmp_path.glob("data-*")))
+  ports = []
+  for _ in range(2):
+    with socket.socket() as sock:
+      sock.bind(("127.0.0.1", 0))
+      ports.append(sock.getsockname()[1])
+  workers = [f"127.0.0.1:{port}" for port in ports]
+  children = []
+  for index in range(2):
+    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+    log = open(tmp_path / f"worker{index}.log", "w")
+    args = [str(tmp_path / "data-*"), str(tmp_path / f"worker{index}.json"), "28"]  # Two epochs.
+    children.append(
+      subprocess.Popen(
+        [sys.executable, "-c", _WORKER, *args],
+        env={**os.environ, "PYTHONPATH": REPO, "TF_CONFIG": json.dumps(tf_config)},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+      )
+    )
+  try:
+    for child in children:
+      child.wait(timeout=300)
+  finally:
+    for child in children:
+      child.kill()
+  for index, child in enumerate(children):
+    assert child.returncode == 0, open(tmp_path / f"worker{index}.log").read()[-3000:]
+  results = [json.load(open(tmp_path / f"worker{index}.json")) for index in range(2)]
+  assert [result["steps_per_epoch"] for result in results] == [14, 14]
+  for epoch in range(2):
+    shares = [sum(result["batches"][14 * epoch : 14 * (epoch + 1)], []) for result in results]
+    assert all(len(batch) == 4 for result in results for batch in result["batches"])
+    assert sorted(shares[0] + shares[1]) == list(range(112))
+  # The order is the single-worker order, dealt out record by record.
+  order = _numbers(_feeder(tmp_path, seed=5).dataset(epochs=1))
+  assert sum(results[0]["batches"][:14], []) == order[0::2]
+  assert sum(results[1]["batches"][:14], []) == order[1::2]
