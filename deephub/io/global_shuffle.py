@@ -32,10 +32,12 @@ from deephub.ops import tfrecord as native
 
 # Bytes of record data per chunk: big enough that the per-chunk sort and the
 # per-file reads are cheap per record, small enough to hold a few in flight.
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 2 << 20
 # Records per chunk at most (small records), and at least.
 MAX_CHUNK_RECORDS = 1 << 16
 MIN_CHUNK_RECORDS = 64
+# Chunks a pass is cut into at least (when it has the records).
+_MIN_CHUNKS_PER_PASS = 16
 # A chunk whose records lie closer than this on average is read in file order,
 # so `tfrecord_read` merges neighbours into few large reads; sparser chunks
 # are read in reverse file order, one read per record: merging would read the
@@ -43,10 +45,12 @@ MIN_CHUNK_RECORDS = 64
 _DENSE_GAP_BYTES = 4 << 10
 
 
-def chunk_records(index: RecordIndex) -> int:
-  """Records per read chunk for this index's average record size."""
+def chunk_records(index: RecordIndex, records: int) -> int:
+  """Records per read chunk for this index's average record size, when a pass reads `records`."""
   average = max(1, index.data_bytes // max(1, index.num_records))
-  return int(min(MAX_CHUNK_RECORDS, max(MIN_CHUNK_RECORDS, CHUNK_BYTES // average)))
+  # A small pass still comes in several chunks, so reads and parsing overlap.
+  few = -(-records // _MIN_CHUNKS_PER_PASS)
+  return int(max(MIN_CHUNK_RECORDS, min(MAX_CHUNK_RECORDS, CHUNK_BYTES // average, few)))
 
 
 def epoch_chunks(
@@ -76,11 +80,11 @@ def epoch_chunks(
       evenly, instead of reading a few twice.
     deterministic: keep the chunks in order when read in parallel.
   """
-  chunk = chunk_records(index)
+  per_pipeline = num_examples // pipelines if drop_remainder else -(-num_examples // pipelines)
+  chunk = chunk_records(index, per_pipeline)
   # Reading a sparse chunk in file order would merge reads across the gaps.
   gap = index.data_bytes / max(1, index.num_records) * max(1, num_examples) / chunk
   dense = not shuffle or gap * pipelines <= _DENSE_GAP_BYTES
-  per_pipeline = num_examples // pipelines if drop_remainder else -(-num_examples // pipelines)
   paths = tf.constant(index.files)
 
   def order() -> tf.Tensor:
