@@ -18,6 +18,10 @@ With `skip_corrupt_records`, uncompressed files are scanned once with the
 native ops and read by record offset (`deephub.io.record_places`), so a
 damaged record costs only its own bytes; without the native ops, or for
 GZIP files, a damaged file loses everything after the damage.
+
+With `shuffle: 'global'` (and for record-exact shards across workers) a
+pass is read through a record index instead, in any order
+(`deephub.io.global_shuffle`); it joins the pipeline in `_record_chunks`.
 """
 
 import random
@@ -150,9 +154,11 @@ class TFRecordExamplesFeeder:
       epochs: passes over the files; None repeats forever. Batches never
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
       input_context: given by `strategy.distribute_datasets_from_function`:
-        this pipeline reads its share of the data (whole files when there
-        are enough, else every n-th record) in per-replica batches of
-        `batch_size / replicas`, as `batch_size` is the global batch.
+        this pipeline reads its share of the data (every n-th record of the
+        pass with shuffle 'global', or False where records are addressable;
+        else whole files when there are enough, else every n-th record) in
+        per-replica batches of `batch_size / replicas`, as `batch_size` is
+        the global batch.
 
     Raises:
       UserError: `batch_size` does not split evenly across the replicas.
