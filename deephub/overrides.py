@@ -109,7 +109,9 @@ def _coerce(key: str, current: Any, text: str, field_type: type | None = None) -
   value = parse_value(text)
   if isinstance(current, list):
     return list(value) if isinstance(value, (list, tuple)) else [value]
-  # A field typed `object` (feeder shuffle: a bool or 'global') takes any value.
+  if field_type is object and not isinstance(value, (bool, str)):
+    # The one `object` field, a feeder's shuffle, holds a bool or 'global'.
+    raise UserError(f"-p {key} {text!r}: expected True or False, or a word such as 'global'")
   if isinstance(current, bool) and not isinstance(value, bool) and field_type is not object:
     raise UserError(f"-p {key} {text!r}: expected True or False")
   return value
