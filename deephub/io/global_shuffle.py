@@ -27,7 +27,10 @@ record, for the pass being read and the one prefetched after it).
 
 import tensorflow as tf
 
+from deephub.errors import UserError
+from deephub.io import record_index
 from deephub.io.record_index import RecordIndex
+from deephub.ops import loader
 from deephub.ops import tfrecord as native
 
 # Bytes of record data per chunk: big enough that the per-chunk sort and the
@@ -43,6 +46,39 @@ _MIN_CHUNKS_PER_PASS = 16
 # are read in reverse file order, one read per record: merging would read the
 # gaps too (the op merges forward neighbours up to 256 KiB apart).
 _DENSE_GAP_BYTES = 4 << 10
+
+
+def check_usable(
+  *, feeder: str, addressable: bool, compression: str, records: int | None, max_index_bytes: int
+) -> None:
+  """Raises a one-line UserError when `shuffle: 'global'` cannot work for a feeder, before any data is read.
+
+  Args:
+    feeder: the feeder's class name.
+    addressable: whether its files are TFRecord files, readable by offset.
+    compression: its `compression` key.
+    records: the records its metadata counts, when known (checked against
+      `max_index_bytes` now rather than after scanning).
+    max_index_bytes: `runtime.max_index_bytes`.
+  """
+  if not addressable:
+    raise UserError(
+      f"feeder shuffle is 'global', which reads TFRecord records by offset; {feeder} "
+      "cannot, so use shuffle: True"
+    )
+  if compression:
+    raise UserError(
+      f"feeder shuffle is 'global', which reads records by offset, but compression is "
+      f"{compression!r} and a compressed file cannot be entered at an offset; "
+      "use shuffle: True, or write the files uncompressed"
+    )
+  if not native.available():
+    raise UserError(
+      f"feeder shuffle is 'global', which needs the native TFRecord ops ({loader.status().describe()}); "
+      "install a C++ compiler (apt-get install g++) or use shuffle: True"
+    )
+  if records is not None:
+    record_index.check_fits(records, max_index_bytes, where="feeder shuffle 'global'")
 
 
 def chunk_records(index: RecordIndex, records: int) -> int:

@@ -33,7 +33,6 @@ import tensorflow as tf
 from deephub.errors import UserError
 from deephub.io import global_shuffle, metadata, record_index, record_places, remote, validation
 from deephub.io.features import decoders, parsing_spec
-from deephub.ops import loader
 from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = ("", "GZIP")
@@ -143,7 +142,13 @@ class TFRecordExamplesFeeder:
     self._index: record_index.RecordIndex | None = None
     self._max_index_bytes = max_index_bytes
     if shuffle == "global":
-      self._check_global_shuffle()
+      global_shuffle.check_usable(
+        feeder=self.__class__.__name__,
+        addressable=self.records_addressable,
+        compression=compression,
+        records=sum(self.record_counts) if self.record_counts is not None else None,
+        max_index_bytes=max_index_bytes,
+      )
 
   def dataset(
     self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
@@ -330,35 +335,18 @@ class TFRecordExamplesFeeder:
       return False
     return native_tfrecord.available()
 
-  def _check_global_shuffle(self) -> None:
-    """Raises a one-line UserError when shuffle 'global' cannot work here, before any data is read."""
-    if not self.records_addressable:
-      raise UserError(
-        f"feeder shuffle is 'global', which reads TFRecord files by record offset; "
-        f"{type(self).__name__} cannot, so use shuffle: True"
-      )
-    if self.compression:
-      raise UserError(
-        f"feeder shuffle is 'global', which reads records by offset, but compression is "
-        f"{self.compression!r} and a compressed file cannot be entered at an offset; "
-        "use shuffle: True, or write the files uncompressed"
-      )
-    if not native_tfrecord.available():
-      raise UserError(
-        "feeder shuffle is 'global', which needs the native TFRecord ops "
-        f"({loader.status().describe()}); install a C++ compiler "
-        "(apt-get install g++) or use shuffle: True"
-      )
-    if self.record_counts is not None:
-      record_index.check_fits(sum(self.record_counts), self._max_index_bytes, where="feeder shuffle 'global'")
-
   def _indexed_chunks(
     self, epoch: tf.Tensor | int, input_context: tf.distribute.InputContext | None
   ) -> tf.data.Dataset:
     """Pass `epoch` read by record index, permuted ('global') or in file order."""
     if self._index is None:
       with tf.init_scope():  # Scanned once, eagerly, even when first asked inside a pass's graph.
-        self._index = self._build_index()
+        self._index = record_index.build(
+          self.files,
+          max_index_bytes=self._max_index_bytes,
+          where=f"feeder shuffle {self.shuffle!r}",
+          verify_data_crc=self.skip_corrupt_records,
+        )
       self.record_counts = self._index.counts
     total = self._index.num_records
     return global_shuffle.epoch_chunks(
@@ -371,15 +359,6 @@ class TFRecordExamplesFeeder:
       pipeline_id=input_context.input_pipeline_id if input_context else 0,
       drop_remainder=self.drop_remainder,
       deterministic=self.deterministic,
-    )
-
-  def _build_index(self) -> record_index.RecordIndex:
-    return record_index.build(
-      self.files,
-      max_index_bytes=self._max_index_bytes,
-      where=f"feeder shuffle {self.shuffle!r}",
-      expected_records=sum(self.record_counts) if self.record_counts is not None else None,
-      verify_data_crc=self.skip_corrupt_records,
     )
 
   def _replica_batch_size(self, input_context: tf.distribute.InputContext | None) -> int:
