@@ -29,8 +29,13 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   # Global batch size: examples per step summed over all replicas and workers;
   # each replica gets batch_size / replicas, so it must divide evenly.
   config.batch_size = 32
-  # Shuffle file order and examples (buffer of `shuffle_buffer_size`).
-  config.shuffle = False
+  # False: file order. True: shuffle file order, then examples in a buffer of
+  # `shuffle_buffer_size` (cheap, but data written in label order stays
+  # poorly mixed). 'global': a full random permutation of every record per
+  # epoch, read by record offset (uncompressed files and the native ops; a
+  # record index of 16 bytes per record, see runtime.max_index_bytes).
+  # Typed `object` so that the field holds a bool or the string 'global'.
+  config.shuffle = config_dict.FieldReference(False, field_type=object)
   # Examples held in the shuffle buffer.
   config.shuffle_buffer_size = 10_000
   # Globs of data files, local, gs:// or (io extra) s3://, hdfs://, az://;
@@ -175,6 +180,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.runtime.autograph = False
   # Seed for weight initialisation and shuffling.
   config.runtime.seed = 42
+  # Most memory the record index of a `shuffle: 'global'` feeder (or of
+  # record-exact sharding across workers) may take: 16 bytes per record, so
+  # the 4 GiB default fits 268M records. A larger dataset stops with an error
+  # suggesting shuffle: True.
+  config.runtime.max_index_bytes = 4 << 30
   # tf.distribute strategy: 'auto' (multi_worker_mirrored when TF_CONFIG names
   # several workers, mirrored when runtime.gpus selects several GPUs, else
   # one_device), 'one_device', 'mirrored' (on the CPU: every logical CPU

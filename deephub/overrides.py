@@ -102,14 +102,17 @@ def _value_depth(value: Any) -> int:
   return deepest
 
 
-def _coerce(key: str, current: Any, text: str) -> Any:
+def _coerce(key: str, current: Any, text: str, field_type: type | None = None) -> Any:
   """Parses `text` for a field that now holds `current` (the field's type wins)."""
-  if isinstance(current, str):
+  if isinstance(current, str) and field_type is not object:
     return text  # A string field takes the text as typed: `-p model.model_dir 2024`.
   value = parse_value(text)
   if isinstance(current, list):
     return list(value) if isinstance(value, (list, tuple)) else [value]
-  if isinstance(current, bool) and not isinstance(value, bool):
+  if field_type is object and not isinstance(value, (bool, str)):
+    # The one `object` field, a feeder's shuffle, holds a bool or 'global'.
+    raise UserError(f"-p {key} {text!r}: expected True or False, or a word such as 'global'")
+  if isinstance(current, bool) and not isinstance(value, bool) and field_type is not object:
     raise UserError(f"-p {key} {text!r}: expected True or False")
   return value
 
@@ -129,7 +132,8 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str
       section = section[part]
     current = section[leaf]
     try:
-      section[leaf] = _coerce(key, current, text)
+      field_type = section.get_type(leaf) if isinstance(section, ml_collections.ConfigDict) else None
+      section[leaf] = _coerce(key, current, text, field_type)
     except NestingError as error:
       raise UserError(f"-p {key}: {error}") from None
     except (TypeError, ValueError) as error:

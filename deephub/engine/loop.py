@@ -123,7 +123,12 @@ def _train(
     variants.write_resolved_config(config, model_dir)
 
   if train_feeder is None:
-    train_feeder = make_feeder(train.train_feeder, seed=config.runtime.seed, where="train.train_feeder")
+    train_feeder = make_feeder(
+      train.train_feeder,
+      seed=config.runtime.seed,
+      where="train.train_feeder",
+      max_index_bytes=config.runtime.max_index_bytes,
+    )
   if eval_feeder is None and train.eval_feeder.file_patterns:
     eval_feeder = make_feeder(train.eval_feeder, where="train.eval_feeder")
   if not train_feeder.label_names:

@@ -16,13 +16,21 @@ FEEDERS = {
 }
 
 
-def make_feeder(config: Mapping[str, Any], *, seed: int | None = None, where: str = "feeder"):
+def make_feeder(
+  config: Mapping[str, Any],
+  *,
+  seed: int | None = None,
+  where: str = "feeder",
+  max_index_bytes: int | None = None,
+):
   """Builds the feeder named by `config['type']` with the other keys.
 
   Args:
     config: a feeder config (ConfigDict or dict).
     seed: shuffle seed.
     where: config path of the feeder, for error messages.
+    max_index_bytes: `runtime.max_index_bytes`, for the TFRecord feeders'
+      record index; None keeps their default.
 
   Raises:
     UserError: unknown feeder type or an invalid value.
@@ -31,6 +39,8 @@ def make_feeder(config: Mapping[str, Any], *, seed: int | None = None, where: st
   kind = params.get("type", "")
   if kind not in FEEDERS:
     raise UserError(f"{where}.type is {kind!r}; use one of {closest(kind, FEEDERS)}")
+  if max_index_bytes is not None and issubclass(FEEDERS[kind], TFRecordExamplesFeeder):
+    params["max_index_bytes"] = max_index_bytes
   try:
     return FEEDERS[kind](seed=seed, **params)
   except UserError as error:

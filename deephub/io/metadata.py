@@ -40,6 +40,8 @@ from deephub.errors import UserError
 from deephub.io import filesystem
 
 METADATA_FILENAME = "_tfrecord_metadata.json"
+# Beside it, the record indexes of `shuffle: 'global'` (deephub.io.record_index).
+INDEX_DIRNAME = "_tfrecord_index"
 VERSION = 1
 # tf.data's compression types: GZIP is a gzip stream, ZLIB a zlib-wrapped deflate stream.
 COMPRESSIONS = ("", "GZIP", "ZLIB")
@@ -425,13 +427,16 @@ def fix_command(folder: str, compression: str = "", *, force: bool = False) -> s
   return f"`deep utils generate-metadata '{filesystem.join(folder, '*')}'{option}`"
 
 
+def is_metadata_path(path: str) -> bool:
+  """Whether a glob's match is metadata, not data: the JSON, its temp file, the record-index folder."""
+  name = path.rstrip("/").rsplit("/", 1)[-1]
+  return name in (METADATA_FILENAME, METADATA_FILENAME + ".tmp", INDEX_DIRNAME)
+
+
 def list_data_files(pattern: str) -> list[str]:
   """Files matching the glob, sorted, without the metadata files themselves."""
   return sorted(
-    path
-    for path in filesystem.glob(pattern)
-    if filesystem.isfile(path)
-    and os.path.basename(path) not in (METADATA_FILENAME, METADATA_FILENAME + ".tmp")
+    path for path in filesystem.glob(pattern) if filesystem.isfile(path) and not is_metadata_path(path)
   )
 
 

@@ -39,6 +39,9 @@ _READS_FROM = {
 class ParquetExamplesFeeder(TFRecordExamplesFeeder):
   """Reads Parquet files described by a feeder config (same keys as TFRecordExamplesFeeder)."""
 
+  # Rows are not TFRecord records: no shuffle 'global', shards by file.
+  records_addressable = False
+
   def __init__(
     self,
     *,

@@ -18,6 +18,10 @@ With `skip_corrupt_records`, uncompressed files are scanned once with the
 native ops and read by record offset (`deephub.io.record_places`), so a
 damaged record costs only its own bytes; without the native ops, or for
 compressed (GZIP, ZLIB) files, a damaged file loses everything after the damage.
+
+With `shuffle: 'global'` (and for record-exact shards across workers) a
+pass is read through a record index instead, in any order
+(`deephub.io.global_shuffle`); it joins the pipeline in `_record_chunks`.
 """
 
 import random
@@ -27,11 +31,13 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import filesystem, metadata, record_places, remote, validation
+from deephub.io import filesystem, global_shuffle, metadata, record_index, record_places, remote, validation
 from deephub.io.features import decoders, feature_configs, parsing_spec
 from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = metadata.COMPRESSIONS
+# `runtime.max_index_bytes`' default (deephub.defaults): a 268M-record index.
+DEFAULT_MAX_INDEX_BYTES = 4 << 30
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
 # Records per read-and-parse chunk: enough that tf.data's per-element cost is
@@ -49,6 +55,10 @@ _GZIP_EXPANSION = 4
 class TFRecordExamplesFeeder:
   """Reads `tf.Example` TFRecord files described by a legacy feeder config."""
 
+  # Whether the files' records can be read by offset (shuffle 'global',
+  # record-exact shards); a subclass reading another format sets False.
+  records_addressable = True
+
   def __init__(
     self,
     *,
@@ -56,7 +66,7 @@ class TFRecordExamplesFeeder:
     batch_size: int,
     features_map: Mapping[str, Any],
     labels_map: Mapping[str, Any] | None = None,
-    shuffle: bool = False,
+    shuffle: bool | str = False,
     shuffle_buffer_size: int = 10_000,
     max_examples: int = -1,
     drop_remainder: bool = False,
@@ -68,12 +78,15 @@ class TFRecordExamplesFeeder:
     deterministic: bool = True,
     auto_generate_meta: bool = False,
     seed: int | None = None,
+    max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
     type: str = "TFRecordExamplesFeeder",  # noqa: A002 - legacy key name.
   ):
     """Checks the config and lists the files.
 
     Args mirror the feeder config keys (see `deephub.defaults.feeder_config`);
-    `seed` seeds both file and example shuffling.
+    `seed` seeds both file and example shuffling; `max_index_bytes` is
+    `runtime.max_index_bytes`, the most the record index of `shuffle:
+    'global'` may take.
 
     Raises:
       UserError: a pattern matches no file, a value is out of range, or a
@@ -91,6 +104,8 @@ class TFRecordExamplesFeeder:
       raise UserError(f"feeder compression is {compression!r}; use '', 'GZIP' or 'ZLIB'")
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
+    if not (isinstance(shuffle, bool) or shuffle == "global"):
+      raise UserError(f"feeder shuffle is {shuffle!r}; use False, True (a buffer shuffle) or 'global'")
     if num_parallel_maps is not None and (not _is_count(num_parallel_maps) or num_parallel_maps < 1):
       raise UserError(
         f"feeder num_parallel_maps is {num_parallel_maps!r}; set it to 1 or more, or None (AUTOTUNE)"
@@ -142,6 +157,17 @@ class TFRecordExamplesFeeder:
     self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
     # Filled by `scan()` when skip_corrupt_records reads by offset.
     self._places: record_places.RecordPlaces | None = None
+    # The record index, built on first use by shuffle: 'global' and record-exact shards.
+    self._index: record_index.RecordIndex | None = None
+    self._max_index_bytes = max_index_bytes
+    if shuffle == "global":
+      global_shuffle.check_usable(
+        feeder=self.__class__.__name__,
+        addressable=self.records_addressable,
+        compression=compression,
+        records=sum(self.record_counts) if self.record_counts is not None else None,
+        max_index_bytes=max_index_bytes,
+      )
 
   def dataset(
     self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
@@ -152,9 +178,11 @@ class TFRecordExamplesFeeder:
       epochs: passes over the files; None repeats forever. Batches never
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
       input_context: given by `strategy.distribute_datasets_from_function`:
-        this pipeline reads its share of the data (whole files when there
-        are enough, else every n-th record) in per-replica batches of
-        `batch_size / replicas`, as `batch_size` is the global batch.
+        this pipeline reads its share of the data (every n-th record of the
+        pass with shuffle 'global', or False where records are addressable;
+        else whole files when there are enough, else every n-th record) in
+        per-replica batches of `batch_size / replicas`, as `batch_size` is
+        the global batch.
 
     Raises:
       UserError: `batch_size` does not split evenly across the replicas.
@@ -294,8 +322,10 @@ class TFRecordExamplesFeeder:
     keeping every n-th record need single records, so then the chunks are
     unbatched, and the records re-chunked afterwards.
     """
-    chunk = self._chunk_records()
     pipelines = input_context.num_input_pipelines if input_context else 1
+    if self._reads_by_index(pipelines):
+      return self._indexed_chunks(epoch, input_context)
+    chunk = self._chunk_records()
     # Whole files per pipeline read the least; with fewer files than
     # pipelines (or a global max_examples cut) every pipeline reads all files
     # and keeps every n-th record instead.
@@ -325,6 +355,42 @@ class TFRecordExamplesFeeder:
     if self.shuffle:
       records = records.shuffle(self.shuffle_buffer_size, seed=self._seed + epoch * _EPOCH_SEED_STRIDE)
     return records.batch(chunk)
+
+  def _reads_by_index(self, pipelines: int) -> bool:
+    """Whether this pass reads by record index: shuffle 'global', or record-exact shards when it can."""
+    if self.shuffle == "global":
+      return True
+    # Several workers shard by record (each gets the same number of batches)
+    # where records are addressable; GZIP files keep the whole-file shards.
+    if pipelines == 1 or self.shuffle or self.compression or not self.records_addressable:
+      return False
+    return native_tfrecord.available()
+
+  def _indexed_chunks(
+    self, epoch: tf.Tensor | int, input_context: tf.distribute.InputContext | None
+  ) -> tf.data.Dataset:
+    """Pass `epoch` read by record index, permuted ('global') or in file order."""
+    if self._index is None:
+      with tf.init_scope():  # Scanned once, eagerly, even when first asked inside a pass's graph.
+        self._index = record_index.build(
+          self.files,
+          max_index_bytes=self._max_index_bytes,
+          where=f"feeder shuffle {self.shuffle!r}",
+          verify_data_crc=self.skip_corrupt_records,
+        )
+      self.record_counts = self._index.counts
+    total = self._index.num_records
+    return global_shuffle.epoch_chunks(
+      self._index,
+      epoch,
+      seed=self._seed,
+      shuffle=self.shuffle == "global",
+      num_examples=min(total, self.max_examples) if self.max_examples >= 0 else total,
+      pipelines=input_context.num_input_pipelines if input_context else 1,
+      pipeline_id=input_context.input_pipeline_id if input_context else 0,
+      drop_remainder=self.drop_remainder,
+      deterministic=self.deterministic,
+    )
 
   def _replica_batch_size(self, input_context: tf.distribute.InputContext | None) -> int:
     if input_context is None:
@@ -375,7 +441,7 @@ def _list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
       found = [path for path in filesystem.glob(pattern) if not tf.io.gfile.isdir(path)]
     else:
       found = tf.io.gfile.glob(pattern)
-    matched = [path for path in found if not path.endswith(metadata.METADATA_FILENAME)]
+    matched = [path for path in found if not metadata.is_metadata_path(path)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
     for path in sorted(matched):
