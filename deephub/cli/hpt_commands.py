@@ -56,7 +56,7 @@ def _load(args: argparse.Namespace):
   """The checked spec with -p applied, the variant config, the study dir and storage URL."""
   import logging
 
-  from deephub import overrides, variants
+  from deephub.config import overrides, variants
   from deephub.hpt import require_optuna, spec
 
   optuna = require_optuna()

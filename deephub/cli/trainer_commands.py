@@ -34,7 +34,7 @@ def resolve_config(args: argparse.Namespace):
     The locked `ml_collections.ConfigDict` to train.
   """
   # Deferred, like every import a command needs: `deep --help` stays fast.
-  from deephub import overrides, variants
+  from deephub.config import overrides, variants
 
   config = variants.load_variant(args.variant, args.variants_dir)
   overrides.apply_overrides(config, args.param_expr)

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deephub import variants, yaml_files, yaml_variants
+from deephub.config import variants, yaml_files, yaml_variants
 from deephub.errors import UserError
 from tests.conftest import REPO, run_cli
 
@@ -183,7 +183,7 @@ def test_a_python_variant_runs_once(tmp_path):
     f"""
     with open({str(counter)!r}, "a") as f:
       f.write("ran\\n")
-    from deephub import defaults
+    from deephub.config import defaults
     def get_config():
       return defaults.base_config()
     """,

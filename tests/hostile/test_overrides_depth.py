@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from deephub import overrides
+from deephub.config import overrides
 from deephub.errors import UserError
 from tests.conftest import REPO, run_cli
 

@@ -6,7 +6,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from deephub import overrides, variants
+from deephub.config import overrides, variants
 
 _CONFIG_PREFIX = "--config."
 

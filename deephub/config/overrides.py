@@ -13,7 +13,7 @@ from typing import Any
 import ml_collections
 import yaml
 
-from deephub import variants
+from deephub.config import variants
 from deephub.errors import UserError
 
 # What yaml.safe_load may turn a value into; anything else (dates, for

@@ -17,7 +17,7 @@ import yaml
 
 from deephub.errors import UserError, closest
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # deephub/
 # Searched in this order: a Python variant wins over a YAML one of the same name.
 _EXTENSIONS = (".py", ".yaml")
 
@@ -74,7 +74,7 @@ def load_variant_file(path: str) -> ml_collections.ConfigDict:
   config twice keep it (see `config_file_flag`).
   """
   if path.endswith(".yaml"):
-    from deephub import yaml_variants  # Deferred: only YAML variants need the YAML reader.
+    from deephub.config import yaml_variants  # Deferred: only YAML variants need the YAML reader.
 
     return yaml_variants.load_yaml_variant(path)
   module_name = f"deephub_variant_{os.path.splitext(os.path.basename(path))[0]}"
@@ -98,7 +98,7 @@ def config_file_flag(path: str, config: ml_collections.ConfigDict) -> str:
   back, so a Python variant's top level runs once, not once per loader, and a
   YAML variant is read once.
   """
-  from deephub import variant_flag
+  from deephub.config import variant_flag
 
   _HANDED_OVER[os.path.abspath(path)] = config
   return f"{variant_flag.__file__}:{path}"

@@ -11,6 +11,6 @@ import ml_collections
 
 def get_config(path: str) -> ml_collections.ConfigDict:
   """The config handed over for `path`, else the variant file loaded now."""
-  from deephub import variants
+  from deephub.config import variants
 
   return variants.take_config(path)
