@@ -7,6 +7,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from deephub.config import overrides, variants
+from deephub.errors import print_user_error
 
 _CONFIG_PREFIX = "--config."
 
@@ -30,10 +31,8 @@ def check_overrides(argv: list[str], config: ml_collections.ConfigDict) -> None:
 
 
 def exit_with(error: Exception) -> None:
-  """Prints a user error as one line and exits 2 (no traceback)."""
-  message = " ".join(str(error).split())
-  print(f"deephub: error: {message}", file=sys.stderr)
-  sys.exit(2)
+  """Prints a user error as one line (`errors.print_user_error`) and exits 2, no traceback."""
+  sys.exit(print_user_error(error))
 
 
 class _ListParser(flags.ArgumentParser):

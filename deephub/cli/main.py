@@ -20,7 +20,7 @@ import sys
 import deephub
 from deephub.cli import doctor, hpt_commands, metadata_commands, preprocessor_commands, trainer_commands
 from deephub.cli.commands import add_group
-from deephub.errors import UserError
+from deephub.errors import UserError, print_user_error
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # TF_CPP_MIN_LOG_LEVEL hides C++ messages below: 0 none, 1 INFO, 2 WARNING, 3 ERROR.
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
   try:
     return args.run(args) or 0
   except UserError as error:
-    print(f"deep: error: {' '.join(str(error).split())}", file=sys.stderr)
-    return 2
+    return print_user_error(error)
 
 
 def run() -> None:
