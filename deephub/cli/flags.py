@@ -1,15 +1,23 @@
-"""Flag helpers shared by the entry points: override checks, parsers, one-line errors."""
+"""Flags the entry points share: `deep`'s `-p`/`-P`, `python -m deephub.train`'s `--config.KEY=VALUE`.
 
+Both spellings become `deephub.config.overrides.Override`s and go through
+the one parser, `overrides.apply_overrides`: the same value rules, the same
+key checks, the same one-line errors. The config package is imported only
+when an override is read, so `deep --help` stays fast.
+"""
+
+import argparse
+import re
 import sys
+from typing import TYPE_CHECKING
 
-import ml_collections
-from absl import flags
-from ml_collections import config_flags
-
-from deephub.config import overrides, variants
 from deephub.errors import print_user_error
 
-_CONFIG_PREFIX = "--config."
+if TYPE_CHECKING:
+  from deephub.config.overrides import Override
+
+# `--config.KEY=VALUE`, `--config.KEY VALUE`, `--config.KEY` / `--noconfig.KEY` (a bool, as absl reads them).
+_CONFIG_FLAG = re.compile(r"^--?(no)?config\.([^=]+)(=(.*))?$", re.DOTALL)
 
 
 def flag_value(argv: list[str], name: str) -> str | None:
@@ -22,12 +30,37 @@ def flag_value(argv: list[str], name: str) -> str | None:
   return None
 
 
-def check_overrides(argv: list[str], config: ml_collections.ConfigDict) -> None:
-  """Raises a UserError naming the closest keys for any unknown `--config.KEY`."""
-  for arg in argv:
-    if arg.startswith(_CONFIG_PREFIX):
-      key = arg[len(_CONFIG_PREFIX) :].split("=", 1)[0]
-      variants.check_key(config, key)
+def split_config_overrides(argv: list[str]) -> tuple[list["Override"], list[str]]:
+  """Takes the `--config.KEY=VALUE` overrides out of argv, in order.
+
+  `--config.KEY VALUE` takes the next argument (`-1` too), unless it is a
+  `--` flag: then `--config.KEY` alone sets True; `--noconfig.KEY` sets
+  False, as absl reads boolean flags.
+
+  Returns:
+    The overrides, and argv without them (for absl).
+  """
+  from deephub.config.overrides import Override
+
+  found, rest, i = [], [], 0
+  while i < len(argv):
+    match = _CONFIG_FLAG.match(argv[i]) if i > 0 else None
+    if match is None:
+      rest.append(argv[i])
+      i += 1
+      continue
+    negated, key, has_value, value = match.groups()
+    if negated:
+      value = "False"
+    elif has_value is None:
+      if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+        value = argv[i + 1]
+        i += 1
+      else:
+        value = "True"
+    found.append(Override(key, value, flag="--config."))
+    i += 1
+  return found, rest
 
 
 def exit_with(error: Exception) -> None:
@@ -35,23 +68,46 @@ def exit_with(error: Exception) -> None:
   sys.exit(print_user_error(error))
 
 
-class _ListParser(flags.ArgumentParser):
-  """Parses a list override: a Python literal list, else one string item.
+class _PlainString(argparse.Action):
+  """`-P KEY VALUE`: appends an Override whose text is taken as it is, beside the `-p` pairs."""
 
-  `--config.train.train_feeder.file_patterns=/data/train-*` gives a list of
-  one glob; `="['a-*', 'b-*']"` gives two. Nothing is evaluated as code.
+  def __call__(self, parser, namespace, values, option_string=None):
+    from deephub.config.overrides import Override
+
+    key, text = values
+    items = list(getattr(namespace, self.dest) or [])  # A copy: the default list is the parser's.
+    items.append(Override(key, text, plain=True, flag="-P"))
+    setattr(namespace, self.dest, items)
+
+
+def add_override_arguments(parser: argparse.ArgumentParser, purpose: str) -> None:
+  """Adds `-p/--param-expr KEY VALUE` and `-P/--param-str KEY VALUE` (both repeatable, applied in order).
+
+  Both append to `args.param_expr`: `-p` as `[KEY, VALUE]`, `-P` as an
+  `Override(plain=True)`; `overrides.apply_overrides` takes both.
+
+  Args:
+    parser: the command's parser.
+    purpose: how the command uses them, starting the help text ("override a
+      config value").
   """
-
-  def parse(self, argument):
-    if isinstance(argument, list):
-      return argument
-    value = overrides.parse_value(argument)  # The same literal rules as `deep -p`.
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-  def flag_type(self):
-    return "list"
-
-
-def register_config_parsers() -> None:
-  """Lets `--config.` override list fields (ml-collections knows only scalars and tuples)."""
-  config_flags.register_flag_parser_for_type(list, _ListParser())
+  parser.add_argument(
+    "-p",
+    "--param-expr",
+    nargs=2,
+    action="append",
+    default=[],
+    metavar=("KEY", "VALUE"),
+    help=f"{purpose} by dotted key, e.g. -p train.epochs 3 (repeatable); VALUE is a Python/YAML "
+    "literal or arithmetic over literals (100/5, 2**10), else a string; a new model.KEY is added "
+    "when the model takes it",
+  )
+  parser.add_argument(
+    "-P",
+    "--param-str",
+    nargs=2,
+    action=_PlainString,
+    dest="param_expr",
+    metavar=("KEY", "VALUE"),
+    help="as -p, but VALUE is always the plain string (repeatable)",
+  )

@@ -4,5 +4,5 @@
 - `variants`: finding and loading a variant (`NAME.py`, else `NAME.yaml`).
 - `yaml_variants` with `yaml_files` and `yaml_templates`: legacy metayaml variants, read safely.
 - `overrides`: the one parser of `-p KEY VALUE` and `--config.KEY=VALUE`.
-- `variant_flag`: the ml_collections `--config` hook of `python -m deephub.train`.
+- `literals`: arithmetic over literals in override values (`100/5`, `2**10`), without eval.
 """
