@@ -68,6 +68,44 @@ def exit_with(error: Exception) -> None:
   sys.exit(print_user_error(error))
 
 
+_OVERRIDE_FLAGS = ("-p", "--param-expr", "-P", "--param-str")
+# Put before a VALUE that starts with '-' so that argparse reads it as a value:
+# argparse takes `-(3+4)` or `-1e-3` for an option. No argv string holds NUL.
+_MARK = "\0"
+
+
+def protect_override_values(argv: list[str]) -> list[str]:
+  """Marks each `-p/-P KEY VALUE` whose VALUE starts with '-', so argparse reads it as a value.
+
+  `-p train.lr -1e-3` and `-p runtime.seed -(3+4)` then parse; the option
+  actions take the mark off again.
+  """
+  argv = list(argv)
+  i = 0
+  while i < len(argv) and argv[i] != "--":
+    if argv[i] in _OVERRIDE_FLAGS and i + 2 < len(argv):
+      if argv[i + 2].startswith("-"):
+        argv[i + 2] = _MARK + argv[i + 2]
+      i += 3
+    else:
+      i += 1
+  return argv
+
+
+def _unmarked(text: str) -> str:
+  return text[len(_MARK) :] if text.startswith(_MARK) else text
+
+
+class _ParamExpr(argparse.Action):
+  """`-p KEY VALUE`: appends `[KEY, VALUE]` (as argparse's append would)."""
+
+  def __call__(self, parser, namespace, values, option_string=None):
+    key, text = values
+    items = list(getattr(namespace, self.dest) or [])  # A copy: the default list is the parser's.
+    items.append([key, _unmarked(text)])
+    setattr(namespace, self.dest, items)
+
+
 class _PlainString(argparse.Action):
   """`-P KEY VALUE`: appends an Override whose text is taken as it is, beside the `-p` pairs."""
 
@@ -75,8 +113,8 @@ class _PlainString(argparse.Action):
     from deephub.config.overrides import Override
 
     key, text = values
-    items = list(getattr(namespace, self.dest) or [])  # A copy: the default list is the parser's.
-    items.append(Override(key, text, plain=True, flag="-P"))
+    items = list(getattr(namespace, self.dest) or [])
+    items.append(Override(key, _unmarked(text), plain=True, flag="-P"))
     setattr(namespace, self.dest, items)
 
 
@@ -95,7 +133,7 @@ def add_override_arguments(parser: argparse.ArgumentParser, purpose: str) -> Non
     "-p",
     "--param-expr",
     nargs=2,
-    action="append",
+    action=_ParamExpr,
     default=[],
     metavar=("KEY", "VALUE"),
     help=f"{purpose} by dotted key, e.g. -p train.epochs 3 (repeatable); VALUE is a Python/YAML "

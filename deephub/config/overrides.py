@@ -150,6 +150,8 @@ def _value_depth(value: Any) -> int:
 
 def _coerce(override: Override, current: Any, field_type: type) -> Any:
   """Parses the override's text for a field of `field_type` that now holds `current` (the type wins)."""
+  if override.plain and isinstance(current, list):
+    return [override.text]  # -P on a list field: one item, as typed.
   if override.plain or isinstance(current, str):
     return override.text  # -P, or a string field: the text as typed (`-p model.model_dir 2024`).
   value = parse_value(override.text)
