@@ -78,7 +78,7 @@ setup(
     # experiment_params.yaml is written with yaml.safe_dump; legacy YAML
     # variants are read with its safe constructor. (The metayaml package, and
     # the Jinja2 it pulled in, are no longer used: deephub reads their format
-    # itself, see deephub/yaml_variants.py.)
+    # itself, see deephub/config/yaml_variants.py.)
     "PyYAML",
     # TensorFlow 2.21 no longer pulls it in; we promise TensorBoard plots.
     "tensorboard",

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import synthetic_data
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine.run import write_train_summaries  # The loop's own per-loop host work.
 from deephub.engine.steps import FINITE_KEY, make_train_loop
 from deephub.engine.summaries import ScalarWriter

@@ -12,8 +12,17 @@ the API is loaded on first use, so `import deephub` imports no TensorFlow.
 
 __version__ = "0.1.0"
 
+# Variant files written before the config package import `from deephub import
+# defaults` (or `variants`); both now live in deephub.config. Resolved lazily,
+# so `import deephub` stays free of ml_collections.
+_MOVED_TO_CONFIG = ("defaults", "variants")
+
 
 def __getattr__(name: str):
+  if name in _MOVED_TO_CONFIG:
+    import importlib
+
+    return importlib.import_module(f"deephub.config.{name}")
   if name == "train_and_evaluate":
     from deephub.api import train_and_evaluate
 

@@ -30,7 +30,7 @@ def train_and_evaluate(
   """Trains `config` into its model_dir, optionally on the given feeder objects.
 
   Args:
-    config: a variant config, e.g. `deephub.variants.load_variant("mlp")`
+    config: a variant config, e.g. `deephub.config.variants.load_variant("mlp")`
       with keys changed as needed; `model.model_dir` must be set.
     train_feeder: any `deephub.io.feeder.Feeder` (e.g. `MemorySamplesFeeder(x,
       y)`), used instead of `train.train_feeder`.

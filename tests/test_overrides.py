@@ -2,7 +2,7 @@
 
 import pytest
 
-from deephub import overrides, variants
+from deephub.config import overrides, variants
 from deephub.errors import UserError
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from deephub import variants
+from deephub.config import variants
 from deephub.errors import UserError
 
 

@@ -9,7 +9,7 @@ TensorBoard summaries. The loss starts at ln(100) = 4.6.
 
 import os
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.resources import toy_data_dir
 
 

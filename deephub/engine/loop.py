@@ -16,7 +16,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from deephub import variants
+from deephub.config import variants
 from deephub.engine import distribute, model_dir_lock, precision, preemption
 from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.exporters import Exporters

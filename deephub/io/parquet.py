@@ -1,6 +1,6 @@
 """ParquetExamplesFeeder: Parquet columns to batched feature dicts, through tensorflow-io.
 
-The config is the TFRecord feeder's (`deephub.defaults.feeder_config` with
+The config is the TFRecord feeder's (`deephub.config.defaults.feeder_config` with
 `type = 'ParquetExamplesFeeder'`): `features_map` / `labels_map` name
 columns, and each entry's `dtype` is what the model receives, cast in the
 graph from the column's Parquet type (int32 -> int64, double -> float32, ...).

@@ -36,7 +36,7 @@ from deephub.io.features import decoders, feature_configs, parsing_spec
 from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = metadata.COMPRESSIONS
-# `runtime.max_index_bytes`' default (deephub.defaults): a 268M-record index.
+# `runtime.max_index_bytes`' default (deephub.config.defaults): a 268M-record index.
 DEFAULT_MAX_INDEX_BYTES = 4 << 30
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
@@ -83,7 +83,7 @@ class TFRecordExamplesFeeder:
   ):
     """Checks the config and lists the files.
 
-    Args mirror the feeder config keys (see `deephub.defaults.feeder_config`);
+    Args mirror the feeder config keys (see `deephub.config.defaults.feeder_config`);
     `seed` seeds both file and example shuffling; `max_index_bytes` is
     `runtime.max_index_bytes`, the most the record index of `shuffle:
     'global'` may take.

@@ -21,7 +21,7 @@ NUMBERS = [3, 12, 7]
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   """A toy model trained 10 steps, exported, and its predictions in Python."""
-  from deephub import variants
+  from deephub.config import variants
 
   config = variants.load_variant("toy")
   config.model.model_dir = str(tmp_path_factory.mktemp("model"))

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deephub import variants, yaml_files, yaml_variants
+from deephub.config import variants, yaml_files, yaml_variants
 from deephub.errors import UserError
 from tests.conftest import REPO, run_cli
 
@@ -79,7 +79,7 @@ def test_composed_templates_are_data(tmp_path, form, where):
   assert "unexpected arguments" in line  # The whole variant loaded, then the run stopped.
   line = one_line_error(
     run_deep("trainer", "train", "v", "-d", str(tmp_path / "variants"), "-p", "train.no_such_key", "1"),
-    prefix="deep: error: ",
+    prefix="deephub: error: ",
   )
   assert "no_such_key" in line
   # In-process too: the composed text is the value, kept as text, never evaluated.
@@ -183,7 +183,7 @@ def test_a_python_variant_runs_once(tmp_path):
     f"""
     with open({str(counter)!r}, "a") as f:
       f.write("ran\\n")
-    from deephub import defaults
+    from deephub.config import defaults
     def get_config():
       return defaults.base_config()
     """,
@@ -192,7 +192,7 @@ def test_a_python_variant_runs_once(tmp_path):
   one_line_error(run_cli(f"--variant={tmp_path / 'counted.py'}", "unexpected", timeout=TIMEOUT))
   assert counter.read_text() == "ran\n"
   deep = run_deep("trainer", "train", "counted.py", "-d", str(tmp_path), "-p", "no.such", "1")
-  one_line_error(deep, prefix="deep: error: ")
+  one_line_error(deep, prefix="deephub: error: ")
   assert counter.read_text() == "ran\n" * 2
 
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.io.features import parsing_spec

@@ -46,7 +46,7 @@ from typing import Any
 
 import ml_collections
 
-from deephub import defaults, yaml_files, yaml_templates
+from deephub.config import defaults, yaml_files, yaml_templates
 from deephub.errors import UserError, closest
 from deephub.resources import toy_data_dir
 
