@@ -87,7 +87,7 @@ def test_latest_exports_at_every_evaluation_and_keeps_the_newest(toy_config):
     ("best_checkpoint_copier", "name", "best_checkpoints", False, "best_checkpoint_copier.name is"),
     ("best", "exports_to_keep", 0, True, "exports_to_keep is 0; set it to 1 or more"),
     ("latest", "name", "latest", False, "train.exporters.latest.name is 'latest' but train.eval_feeder"),
-    ("latest", "exports_to_keep", 0, True, "train.exporters.latest.exports_to_keep is 0; set it to 1 or more"),
+    ("latest", "exports_to_keep", 0, True, "latest.exports_to_keep is 0; set it to 1 or more"),
     (
       "best_checkpoint_copier",
       "checkpoints_to_keep",
