@@ -72,6 +72,26 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
   return spec
 
 
+def examples_spec(features_map: Mapping[str, Any], labels_map: Mapping[str, Any] | None) -> dict:
+  """One parsing spec for a feeder's features and labels.
+
+  A name may be both a feature and a label (the toy reads `number` as both),
+  parsed once; it must then be read the same way in both maps.
+
+  Raises:
+    UserError: an invalid entry, or a name whose two entries differ.
+  """
+  features = parsing_spec(features_map, where="features_map")
+  labels = parsing_spec(labels_map or {}, where="labels_map")
+  for name in features.keys() & labels.keys():
+    if features[name] != labels[name]:
+      raise UserError(
+        f"features_map.{name} and labels_map.{name} read the same feature differently "
+        f"({features[name]} vs {labels[name]}); make the two entries equal"
+      )
+  return {**features, **labels}
+
+
 def feature_type(entry: Mapping[str, Any], *, where: str) -> str:
   """The entry's type: `type`, or `class_type` as the framework's later YAML files named it.
 

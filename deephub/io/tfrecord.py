@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from deephub.errors import UserError
 from deephub.io import metadata, record_places, remote, validation
-from deephub.io.features import decoders, parsing_spec
+from deephub.io.features import decoders, examples_spec
 from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = ("", "GZIP")
@@ -105,10 +105,7 @@ class TFRecordExamplesFeeder:
     self.feature_names = list(features_map)
     self.label_names = list(labels_map or {})
     self._maps = {"features_map": dict(features_map), "labels_map": dict(labels_map or {})}
-    self._spec = {
-      **parsing_spec(features_map, where="features_map"),
-      **parsing_spec(labels_map or {}, where="labels_map"),
-    }
+    self._spec = examples_spec(features_map, labels_map)
     self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
     # Chunks parse before they are cut into batches only when every parsed
     # value has one fixed shape per example (so chunks concatenate).

@@ -10,7 +10,7 @@ from PIL import Image
 from deephub import defaults
 from deephub.errors import UserError
 from deephub.io import make_feeder
-from deephub.io.features import parsing_spec
+from deephub.io.features import examples_spec, parsing_spec
 
 # A 4x6 RGB image with distinct pixels; lossless formats must round-trip it.
 PIXELS = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
@@ -165,3 +165,14 @@ def test_fixed_len_default_value_fills_a_missing_feature(tmp_path):
 def test_class_type_and_default_errors(entry, message):
   with pytest.raises(UserError, match=message):
     parsing_spec({"x": entry}, where="f")
+
+
+def test_a_feature_that_is_also_the_label_must_be_read_the_same_way():
+  number = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}
+  assert examples_spec({"number": number}, {"number": dict(number)}) == {
+    "number": tf.io.FixedLenFeature([1], tf.int64)
+  }
+  with pytest.raises(
+    UserError, match=r"^features_map.number and labels_map.number read the same feature differently"
+  ):
+    examples_spec({"number": {"type": "VarLenFeature", "dtype": "int64"}}, {"number": number})
