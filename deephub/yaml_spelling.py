@@ -116,7 +116,10 @@ def _class_parts(section: Mapping[str, Any], *, where: str, path: str) -> tuple[
   if not isinstance(module_path, str):
     raise UserError(f"{path}: {where}.module_path must be a module name such as deephub.models.feeders")
   if "type" in section:
-    raise UserError(f"{path}: {where} sets type and class_type; keep one of them")
+    raise UserError(
+      f"{path}: {where} sets type and class_type (perhaps in different extend files); keep one of them, "
+      "e.g. remove type with `type: ${__del__}`"
+    )
   if init_args is None:
     init_args = {}
   if not isinstance(init_args, Mapping):

@@ -65,7 +65,10 @@ def test_feeder_spelling(section, expected):
   "section, message",
   [
     ({"module_path": "deephub.models.feeders"}, "train.train_feeder sets module_path without class_type"),
-    ({"class_type": "TFRecordExamplesFeeder", "type": "X"}, "sets type and class_type; keep one"),
+    (
+      {"class_type": "TFRecordExamplesFeeder", "type": "X"},
+      r"sets type and class_type \(perhaps in different extend files\); keep one",
+    ),
     ({"class_type": "X", "init_args": [1]}, r"init_args must be a mapping"),
     (
       {"class_type": "X", "batch_size": 1, "init_args": {"batch_size": 2}},

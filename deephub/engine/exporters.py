@@ -238,6 +238,10 @@ def _custom(context: ExportContext, section: dict) -> Exporter:
   """A user's exporter: `type` 'package.module:Class', called as Class(context, **other keys)."""
   type_name = section.pop("type", "")
   cls = import_class(type_name, key=f"{context.where}.type", what="exporter")
+  # Checked on the class before calling it, so that a config cannot call any
+  # importable class (subprocess.Popen) with arguments of its choosing.
+  if not all(callable(getattr(cls, hook, None)) for hook in ("after_eval", "at_end")):
+    raise _not_an_exporter(context, type_name)
   try:
     exporter = cls(context, **section)
   except UserError as error:
@@ -245,8 +249,12 @@ def _custom(context: ExportContext, section: dict) -> Exporter:
   except TypeError as error:
     raise UserError(f"{context.where}: {type_name} refuses these arguments ({error}); fix them") from None
   if not isinstance(exporter, Exporter):
-    raise UserError(
-      f"{context.where}.type {type_name!r} has no after_eval(step, scalars, checkpoint) and at_end(step); "
-      "an exporter class must provide deephub.engine.exporter.Exporter"
-    )
+    raise _not_an_exporter(context, type_name)
   return exporter
+
+
+def _not_an_exporter(context: ExportContext, type_name: str) -> UserError:
+  return UserError(
+    f"{context.where}.type {type_name!r} has no after_eval(step, scalars, checkpoint) and at_end(step); "
+    "an exporter class must provide deephub.engine.exporter.Exporter"
+  )

@@ -39,6 +39,8 @@ def build_user_feeder(
       lacks part of the feeder interface.
   """
   cls = import_class(type_name, key=f"{where}.type", what="feeder")
+  # Checked on the class before calling it, so that a config cannot call any
+  # importable class (subprocess.Popen) with arguments of its choosing.
   missing = [name for name in _METHODS if not callable(getattr(cls, name, None))]
   if missing:
     lacks = ", ".join(missing)
