@@ -13,7 +13,7 @@ from typing import Any
 import ml_collections
 import yaml
 
-from deephub import variants
+from deephub import variants, yaml_spelling
 from deephub.errors import UserError
 
 # What yaml.safe_load may turn a value into; anything else (dates, for
@@ -122,6 +122,7 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[tuple[str
       of the wrong type for the field.
   """
   for key, text in pairs:
+    key = yaml_spelling.override_key(config, key)  # `train.train_feeder.init_args.x` of the old spelling.
     variants.check_key(config, key)
     *parents, leaf = key.split(".")
     section = config

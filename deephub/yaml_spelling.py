@@ -194,3 +194,18 @@ def _exporter_section(class_type: str, args: dict, *, key: str, where: str, path
   if class_type == "BestCheckpointCopier":
     section["checkpoints_to_keep"] = args.get("checkpoints_to_keep", _DEFAULT_KEEP)
   return section
+
+
+def override_key(config: Any, key: str) -> str:
+  """A `-p` key in the later spelling, as deephub's config names it.
+
+  `train.<feeder>.init_args.<key>` of deephub's own feeder (whose arguments
+  were hoisted to the feeder's keys) is `train.<feeder>.<key>`; every other
+  key is returned unchanged. Exporters are overridden by deephub's keys
+  (`train.exporters.best.exports_to_keep`).
+  """
+  parts = key.split(".")
+  if len(parts) >= 4 and parts[0] == "train" and parts[1] in _FEEDERS and parts[2] == "init_args":
+    if ":" not in str(config.train[parts[1]].type):
+      return ".".join([*parts[:2], *parts[3:]])
+  return key

@@ -10,7 +10,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from deephub import yaml_spelling, yaml_variants
+from deephub import overrides, yaml_spelling, yaml_variants
 from deephub.engine.exporters import Exporters
 from deephub.errors import UserError
 from deephub.io import make_feeder
@@ -263,3 +263,14 @@ def test_user_feeder_and_exporters_train_through_deep(tmp_path):
   assert os.path.isfile(os.path.join(calls[-1][3], "saved_model.pb"))
   # LatestExporter: an export at every evaluation, the newest 2 kept.
   assert len(os.listdir(os.path.join(model_dir, "export", "latest"))) == 2
+
+
+def test_p_keys_of_the_later_spelling_reach_deephub_keys():
+  config = yaml_variants.load_yaml_variant(os.path.join(FIXTURES, "toy_later.yaml"))
+  overrides.apply_overrides(config, [("train.train_feeder.init_args.batch_size", "5")])
+  assert config.train.train_feeder.batch_size == 5
+  with pytest.raises(UserError, match="unknown config key 'train.eval_feeder.batchsize'"):
+    overrides.apply_overrides(config, [("train.eval_feeder.init_args.batchsize", "5")])
+  custom = yaml_variants.load_yaml_variant(os.path.join(FIXTURES, "toy_custom.yaml"))
+  overrides.apply_overrides(custom, [("train.train_feeder.init_args.marker", "elsewhere.txt")])
+  assert custom.train.train_feeder.init_args.marker == "elsewhere.txt"  # A user class keeps its init_args.
