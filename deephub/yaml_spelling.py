@@ -36,7 +36,12 @@ _FEEDERS = ("train_feeder", "eval_feeder", "predict_feeder")
 # Module paths of the old framework's own feeders; their classes are deephub's.
 OWN_FEEDER_MODULES = ("deephub.models.feeders", "deephub.models.feeders.tfrecords")
 # Module paths whose exporter classes deephub runs itself.
-OWN_EXPORTER_MODULES = ("tensorflow.estimator", "tf.estimator", "deephub.trainer.exporters")
+OWN_EXPORTER_MODULES = (
+  "tensorflow.estimator",
+  "tf.estimator",
+  "deephub.trainer.exporters",
+  "deephub.engine.exporters",
+)
 # class_type -> the train.exporters section it fills.
 EXPORTER_SECTIONS = {
   "BestExporter": "best",
