@@ -24,8 +24,12 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   """
   config = ml_collections.ConfigDict()
   # Feeder class; 'TFRecordExamplesFeeder' reads tf.Example records,
-  # 'ParquetExamplesFeeder' Parquet columns (needs the io extra).
+  # 'ParquetExamplesFeeder' Parquet columns (needs the io extra), or
+  # 'package.module:Class' a user's own class providing deephub.io.feeder.Feeder.
   config.type = "TFRecordExamplesFeeder"
+  # Keyword arguments of a user's own feeder class (its only arguments, with
+  # seed= when it takes one); deephub's feeders take the keys below instead.
+  config.init_args = ml_collections.ConfigDict()
   # Global batch size: examples per step summed over all replicas and workers;
   # each replica gets batch_size / replicas, so it must divide evenly.
   config.batch_size = 32
@@ -76,7 +80,11 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
 
 
 def exporters_config() -> ml_collections.ConfigDict:
-  """Returns the `train.exporters` section: final, best and best-checkpoint exporters, all off."""
+  """Returns the `train.exporters` section: final, best, latest and best-checkpoint exporters, all off.
+
+  Each is built and called through `deephub.engine.exporter` (the interface a
+  user's own class in `custom` provides too); engine/exporters.py runs them.
+  """
   config = ml_collections.ConfigDict()
   config.final = ml_collections.ConfigDict()
   # Export the final weights to export/<name>/<unix seconds>/; '' disables.
@@ -89,6 +97,11 @@ def exporters_config() -> ml_collections.ConfigDict:
   config.best.higher_is_better = False
   # Newest best exports kept; older ones are deleted.
   config.best.exports_to_keep = 5
+  config.latest = ml_collections.ConfigDict()
+  # Export after every evaluation (Estimator: 'LatestExporter'); '' disables.
+  config.latest.name = ""
+  # Newest exports kept; older ones are deleted.
+  config.latest.exports_to_keep = 5
   config.best_checkpoint_copier = ml_collections.ConfigDict()
   # Copy the best evaluated checkpoints to model_dir/<name>/ (legacy 'best_checkpoints'); '' disables.
   config.best_checkpoint_copier.name = ""
@@ -96,6 +109,10 @@ def exporters_config() -> ml_collections.ConfigDict:
   config.best_checkpoint_copier.higher_is_better = False
   # Best checkpoints kept in that folder.
   config.best_checkpoint_copier.checkpoints_to_keep = 5
+  # A user's own exporters: {key: {type: 'package.module:Class', <its keyword
+  # arguments>}}, each called as Class(ExportContext, **arguments) and then like
+  # the ones above (the Exporter interface in deephub/engine/exporter.py).
+  config.custom = ml_collections.ConfigDict()
   return config
 
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import ml_collections
 import yaml
 
-from deephub.config import literals, variants
+from deephub.config import literals, variants, yaml_spelling
 from deephub.errors import UserError, closest
 
 # What yaml.safe_load may turn a value into; anything else (dates, for
@@ -181,7 +181,8 @@ def apply_overrides(config: ml_collections.ConfigDict, pairs: Iterable[Override 
   """
   for item in pairs:
     override = item if isinstance(item, Override) else Override(*item)
-    key = override.key
+    # `train.train_feeder.init_args.x` of the later legacy spelling is `train.train_feeder.x`.
+    key = yaml_spelling.override_key(config, override.key)
     *parents, leaf = key.split(".")
     if key not in variants.flat_keys(config):
       _check_new_model_key(config, key)

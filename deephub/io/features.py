@@ -1,8 +1,10 @@
 """Turns a legacy `features_map` config into `tf.io` parsing specs and batch decoders.
 
-Entry types:
-  FixedLenFeature          {shape, dtype, default_value}: one fixed-shape value
-                           per example (default_value fills a missing one).
+Entry types, named by `type` or (the later legacy spelling) `class_type`:
+  FixedLenFeature          {shape, dtype, default_value}: one fixed-shape
+                           value per example; an example without the
+                           feature gets `default_value` (a scalar fills the
+                           shape), and without one it is an error.
   VarLenFeature            {dtype}: a SparseTensor per batch.
   FixedLenSequenceFeature  {shape, dtype, default_value}: a variable number of
                            `shape`-shaped items, padded per batch with
@@ -20,9 +22,11 @@ of C++ kernels (no Python per image). Without `resize_height` /
 `resize_width`, every image of a batch must have the same size.
 """
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from deephub.errors import UserError
@@ -76,9 +80,7 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
   spec = {}
   for name, entry in features_map.items():
     entry = entry_config(entry, where=f"{where}.{name}")
-    kind = entry.get("type", "FixedLenFeature")
-    if kind not in _TYPES:
-      raise UserError(f"{where}.{name}.type is {kind!r}; use one of {', '.join(_TYPES)}")
+    kind = feature_type(entry, where=f"{where}.{name}")
     if kind == "ImageFeature":
       _image_options(entry, where=f"{where}.{name}")
       spec[name] = tf.io.FixedLenFeature([], tf.string)  # The encoded bytes.
@@ -96,8 +98,61 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
         shape, _DTYPES[dtype], allow_missing=True, default_value=entry.get("default_value")
       )
     else:
-      spec[name] = tf.io.FixedLenFeature(shape, _DTYPES[dtype], default_value=entry.get("default_value"))
+      default = _fixed_default(entry.get("default_value"), shape, dtype, where=f"{where}.{name}")
+      spec[name] = tf.io.FixedLenFeature(shape, _DTYPES[dtype], default_value=default)
   return spec
+
+
+def examples_spec(features_map: Mapping[str, Any], labels_map: Mapping[str, Any] | None) -> dict:
+  """One parsing spec for a feeder's features and labels.
+
+  A name may be both a feature and a label (the toy reads `number` as both),
+  parsed once; it must then be read the same way in both maps.
+
+  Raises:
+    UserError: an invalid entry, or a name whose two entries differ.
+  """
+  features = parsing_spec(features_map, where="features_map")
+  labels = parsing_spec(labels_map or {}, where="labels_map")
+  for name in features.keys() & labels.keys():
+    if features[name] != labels[name]:
+      raise UserError(
+        f"features_map.{name} and labels_map.{name} read the same feature differently "
+        f"({features[name]} vs {labels[name]}); make the two entries equal"
+      )
+  return {**features, **labels}
+
+
+def feature_type(entry: Mapping[str, Any], *, where: str) -> str:
+  """The entry's type: `type`, or `class_type` as the framework's later YAML files named it.
+
+  Raises:
+    UserError: an unknown type, or `type` and `class_type` naming different ones.
+  """
+  kind = entry.get("type")
+  class_type = entry.get("class_type")
+  if kind is not None and class_type is not None and kind != class_type:
+    raise UserError(f"{where} sets type {kind!r} and class_type {class_type!r}; keep one of them")
+  kind = kind if kind is not None else class_type if class_type is not None else "FixedLenFeature"
+  if kind not in _TYPES:
+    key = "type" if entry.get("type") is not None else "class_type"
+    raise UserError(f"{where}.{key} is {kind!r}; use one of {', '.join(_TYPES)}")
+  return kind
+
+
+def _fixed_default(value: Any, shape: list, dtype: str, *, where: str) -> Any:
+  """A FixedLenFeature's default_value, a scalar broadcast to `shape` (None: the feature is required)."""
+  if value is None:
+    return None
+  values = np.asarray(value, dtype=_DTYPES[dtype].as_numpy_dtype if dtype != "string" else object)
+  if values.ndim == 0:
+    return np.full(shape, values.item(), dtype=values.dtype).tolist()
+  if values.size != math.prod(shape):
+    raise UserError(
+      f"{where}.default_value has {values.size} values but shape {shape} needs {math.prod(shape)}; "
+      "give one value (it fills the shape) or exactly that many"
+    )
+  return values.reshape(shape).tolist()
 
 
 def decoders(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, Callable[[tf.Tensor], tf.Tensor]]:
@@ -105,13 +160,13 @@ def decoders(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, Callabl
   return {
     name: _image_decoder(**_image_options(entry_config(entry, where=name), where=name))
     for name, entry in features_map.items()
-    if entry_config(entry, where=name).get("type") == "ImageFeature"
+    if feature_type(entry_config(entry, where=name), where=name) == "ImageFeature"
   }
 
 
 def _image_options(entry: dict, *, where: str) -> dict:
   """Checks an ImageFeature entry; returns its options with the legacy defaults filled in."""
-  unknown = sorted(set(entry) - set(_IMAGE_KEYS))
+  unknown = sorted(set(entry) - set(_IMAGE_KEYS) - {"class_type"})
   if unknown:
     raise UserError(f"{where} has unknown ImageFeature keys {unknown}; use {', '.join(_IMAGE_KEYS[1:])}")
   options = {

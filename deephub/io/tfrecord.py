@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from deephub.errors import UserError
 from deephub.io import filesystem, global_shuffle, metadata, record_index, record_places, remote, validation
-from deephub.io.features import decoders, feature_configs, parsing_spec
+from deephub.io.features import decoders, examples_spec, feature_configs
 from deephub.ops import tfrecord as native_tfrecord
 
 _COMPRESSIONS = metadata.COMPRESSIONS
@@ -139,10 +139,7 @@ class TFRecordExamplesFeeder:
     self.feature_names = list(features_map)
     self.label_names = list(labels_map or {})
     self._maps = {"features_map": dict(features_map), "labels_map": dict(labels_map or {})}
-    self._spec = {
-      **parsing_spec(features_map, where="features_map"),
-      **parsing_spec(labels_map or {}, where="labels_map"),
-    }
+    self._spec = examples_spec(features_map, labels_map)
     self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
     # Chunks parse before they are cut into batches only when every parsed
     # value has one fixed shape per example (so chunks concatenate).

@@ -15,6 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
+from deephub.io.features import feature_type
 
 _KIND_OF_DTYPE = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
 _DTYPE_OF_KIND = {kind: dtype for dtype, kind in _KIND_OF_DTYPE.items()}
@@ -47,17 +48,20 @@ def check_schema(
   for map_name, features in maps.items():
     for name, entry in features.items():
       key = f"{where}.{map_name}.{name}"
+      entry_type = feature_type(entry, where=key)
       if name not in found:
+        if entry_type == "FixedLenFeature" and entry.get("default_value") is not None:
+          continue  # Examples without it get the default.
         raise UserError(f"{key}: {path} has no feature {name!r}; it has {sorted(found)}")
       kind = found[name].WhichOneof("kind")
       # An ImageFeature has no dtype key: it holds the encoded bytes.
-      dtype = "string" if entry.get("type") == "ImageFeature" else entry["dtype"]
+      dtype = "string" if entry_type == "ImageFeature" else entry["dtype"]
       if kind is not None and kind != _KIND_OF_DTYPE.get(dtype):
         raise UserError(
           f"{key}: dtype is {dtype} but {path} holds "
           f"{_DTYPE_OF_KIND.get(kind, kind)}; set dtype: {_DTYPE_OF_KIND.get(kind, kind)}"
         )
-      if entry.get("type", "FixedLenFeature") == "FixedLenFeature":
+      if entry_type == "FixedLenFeature":
         expected = math.prod(entry.get("shape", []))
         values = len(getattr(found[name], kind).value) if kind else 0
         if values != expected:

@@ -256,3 +256,24 @@ def test_random_template_fragments_give_a_config_or_a_one_line_error(tmp_path, b
     assert config.is_locked
     assert config.model.joined == ATTACK  # The composed text stays text.
   assert not os.path.exists(CANARY)
+
+
+@pytest.mark.parametrize("section", ["feeder", "exporter"])
+def test_a_class_spelled_variant_cannot_call_an_arbitrary_class(tmp_path, section):
+  # The later spelling names classes to import; one without the feeder / exporter hooks is never called.
+  flag = tmp_path / "pwned"
+  popen = f"{{module_path: subprocess, class_type: Popen, init_args: {{args: [touch, '{flag}']}}}}"
+  body = (
+    f"train:\n  train_feeder: {{'${{__del_all__}}': 1, {popen[1:]}\n"  # Only Popen's own arguments.
+    if section == "feeder"
+    else f"train:\n  exporters:\n    mine: {popen}\n"
+  )
+  write(tmp_path / "v" / "v.yaml", f"extend: {os.path.join(REPO, 'configs', 'variants', 'toy.yaml')}\n{body}")
+  result = run_deep(
+    "trainer", "train", "v", "-d", str(tmp_path / "v"), "-p", "model.model_dir", str(tmp_path / "m")
+  )
+  assert result.returncode == 2, result.stderr[-2000:]
+  line = result.stderr.strip().splitlines()[-1]
+  key = "train.train_feeder" if section == "feeder" else "train.exporters.custom.mine"
+  assert line.startswith(f"deep: error: {key}.type 'subprocess:Popen' "), line
+  assert not flag.exists()

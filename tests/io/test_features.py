@@ -10,7 +10,7 @@ from PIL import Image
 from deephub.config import defaults
 from deephub.errors import UserError
 from deephub.io import make_feeder
-from deephub.io.features import parsing_spec
+from deephub.io.features import examples_spec, parsing_spec
 
 # A 4x6 RGB image with distinct pixels; lossless formats must round-trip it.
 PIXELS = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
@@ -117,3 +117,62 @@ def test_float_images_are_in_unit_range(tmp_path):
 def test_feature_errors(entry, message):
   with pytest.raises(UserError, match=message):
     parsing_spec({"x": entry}, where="f")
+
+
+def test_class_type_names_the_type_as_type_does(tmp_path):
+  # The later YAML spelling: `class_type` was once ignored, so a VarLenFeature read as fixed-length.
+  batch = read_batch(
+    tmp_path,
+    [{"ids": [1, 2, 3], "pairs": [1.0, 2.0, 3.0, 4.0]}, {"ids": [4], "pairs": [5.0, 6.0]}],
+    {
+      "ids": {"class_type": "VarLenFeature", "dtype": "int64"},
+      "pairs": {"class_type": "FixedLenSequenceFeature", "shape": [2], "dtype": "float32"},
+    },
+  )
+  assert isinstance(batch["ids"], tf.SparseTensor)
+  assert tf.sparse.to_dense(batch["ids"]).numpy().tolist() == [[1, 2, 3], [4, 0, 0]]
+  assert batch["pairs"].numpy().tolist() == [[[1, 2], [3, 4]], [[5, 6], [0, 0]]]
+
+
+def test_fixed_len_default_value_fills_a_missing_feature(tmp_path):
+  batch = read_batch(
+    tmp_path,
+    [{"x": [1], "pair": [7, 8], "word": [b"a"]}, {"x": [2]}],
+    {
+      "x": {"class_type": "FixedLenFeature", "shape": [1], "dtype": "int64"},
+      "pair": {"type": "FixedLenFeature", "shape": [2], "dtype": "int64", "default_value": -1},
+      "word": {"type": "FixedLenFeature", "shape": [], "dtype": "string", "default_value": "none"},
+    },
+  )
+  assert batch["pair"].numpy().tolist() == [[7, 8], [-1, -1]]  # A scalar default fills the shape.
+  assert batch["word"].numpy().tolist() == [b"a", b"none"]
+
+
+@pytest.mark.parametrize(
+  "entry, message",
+  [
+    ({"class_type": "VarLen", "dtype": "int64"}, r"f.x.class_type is 'VarLen'; use one of FixedLenFeature"),
+    (
+      {"type": "FixedLenFeature", "class_type": "VarLenFeature", "dtype": "int64"},
+      r"f.x sets type 'FixedLenFeature' and class_type 'VarLenFeature'; keep one of them",
+    ),
+    (
+      {"type": "FixedLenFeature", "shape": [3], "dtype": "int64", "default_value": [1, 2]},
+      r"f.x.default_value has 2 values but shape \[3\] needs 3",
+    ),
+  ],
+)
+def test_class_type_and_default_errors(entry, message):
+  with pytest.raises(UserError, match=message):
+    parsing_spec({"x": entry}, where="f")
+
+
+def test_a_feature_that_is_also_the_label_must_be_read_the_same_way():
+  number = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}
+  assert examples_spec({"number": number}, {"number": dict(number)}) == {
+    "number": tf.io.FixedLenFeature([1], tf.int64)
+  }
+  with pytest.raises(
+    UserError, match=r"^features_map.number and labels_map.number read the same feature differently"
+  ):
+    examples_spec({"number": {"type": "VarLenFeature", "dtype": "int64"}}, {"number": number})
