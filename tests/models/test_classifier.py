@@ -84,3 +84,26 @@ def test_mlp_trains_on_its_schedule(tmp_path):
   # Global step s logs the rate of its own update, made at optimizer step s - 1.
   assert logged == pytest.approx({1: 0.1, 2: 0.1, 3: 0.1, 4: 0.1, 5: 0.01, 6: 0.01})
   assert tf.train.load_checkpoint(config.model.model_dir).get_tensor("global_step") == 6
+
+
+EXPONENTIAL = {"num_steps_per_decay": 10, "learning_rate_decay_factor": 0.5}
+
+
+@pytest.mark.parametrize(
+  "model_type, params, expected_at_step_5",
+  [
+    # The Estimator-era toy model hard-coded staircase=True: no decay before step 10.
+    ("toy:DebugToyModel", {}, 0.5),
+    ("toy:DebugToyModel", {"staircase": False}, 0.5 * 0.5**0.5),
+    # The other classifiers decay smoothly unless asked.
+    ("mlp:MLPClassifier", {}, 0.5 * 0.5**0.5),
+    ("mlp:MLPClassifier", {"staircase": True}, 0.5),
+    ("cnn:SmallCNN", {}, 0.5 * 0.5**0.5),
+  ],
+)
+def test_staircase_defaults_to_true_for_the_toy_model_only(model_type, params, expected_at_step_5):
+  optimizer = _build(model_type, **EXPONENTIAL, **params).optimizer()
+  optimizer.iterations.assign(5)
+  assert float(optimizer.learning_rate) == pytest.approx(expected_at_step_5)
+  optimizer.iterations.assign(10)
+  assert float(optimizer.learning_rate) == pytest.approx(0.25)

@@ -35,13 +35,17 @@ class _ToyNetwork(keras.layers.Layer):
 class DebugToyModel(Classifier):
   """First feature -> relu(hidden_neurons) -> num_classes logits, Adam."""
 
-  def __init__(self, *, hidden_neurons: int, **params):
+  def __init__(self, *, hidden_neurons: int, staircase: bool = True, **params):
     """Args:
     hidden_neurons: width of the hidden layer.
+    staircase: an exponential decay drops every `num_steps_per_decay` steps
+      instead of decaying smoothly. True by default here, unlike the other
+      classifiers: the Estimator-era toy model hard-coded it, so its
+      variants decay the same way here.
     **params: the `Classifier` params (num_classes, learning_rate, the
       schedule) and the engine's `feature_names` / `label_names`.
     """
-    super().__init__(**params)
+    super().__init__(staircase=staircase, **params)
     self._network = _ToyNetwork(hidden_neurons=hidden_neurons, num_classes=self.num_classes)
 
   def _inputs(self, features: Tensors) -> tf.Tensor:
