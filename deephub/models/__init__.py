@@ -13,6 +13,8 @@ from deephub.models.base import Model
 _REGISTRY_PACKAGE = "deephub.models.registry"
 # Keys of the `model` config section that configure the engine, not the model.
 ENGINE_KEYS = ("type", "model_dir")
+# Constructor keywords the engine passes itself; never config keys.
+_ENGINE_ARGS = ("feature_names", "label_names")
 
 
 def registry_names() -> list[str]:
@@ -60,12 +62,6 @@ def resolve_model_class(type_name: str) -> type[Model]:
   return model_class
 
 
-def model_parameters(model_class: type[Model]) -> list[str]:
-  """The `model.*` keys a class takes: the keyword-only parameters of its constructor."""
-  parameters = inspect.signature(model_class.__init__).parameters
-  return [name for name, p in parameters.items() if p.kind == p.KEYWORD_ONLY]
-
-
 def build_model(
   model_config: Mapping[str, Any], *, feature_names: Sequence[str], label_names: Sequence[str]
 ) -> Model:
@@ -77,12 +73,34 @@ def build_model(
   params = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
   model_class = resolve_model_class(params["type"])
   kwargs = {key: value for key, value in params.items() if key not in ENGINE_KEYS}
-  parameters = inspect.signature(model_class.__init__).parameters
-  known = model_parameters(model_class)
+  parameters = model_parameters(model_class)
   for key in kwargs:
-    if key not in known:
-      raise UserError(f"model.{key} is not a parameter of {params['type']}; closest: {closest(key, known)}")
-  for name in known:
-    if parameters[name].default is parameters[name].empty and name not in kwargs:
+    if key not in parameters:
+      raise UserError(
+        f"model.{key} is not a parameter of {params['type']}; closest: {closest(key, list(parameters))}"
+      )
+  for name, parameter in parameters.items():
+    if parameter.default is parameter.empty and name not in kwargs:
       raise UserError(f"model.{name} is required by {params['type']}; add it to the variant")
   return model_class(feature_names=feature_names, label_names=label_names, **kwargs)
+
+
+def model_parameters(model_class: type[Model]) -> dict[str, inspect.Parameter]:
+  """The keyword-only constructor params a config may set, the subclass's own first.
+
+  A thin subclass takes its own params and hands `**params` to its base (as
+  `DebugToyModel` does to `Classifier`), so the walk goes up the classes while
+  each `__init__` passes `**` on. The first definition of a name wins: a
+  subclass may change a base param's default (the toy model's `staircase`).
+  """
+  found: dict[str, inspect.Parameter] = {}
+  for cls in model_class.__mro__:
+    if "__init__" not in vars(cls):
+      continue
+    signature = inspect.signature(cls.__init__).parameters.values()
+    for parameter in signature:
+      if parameter.kind == parameter.KEYWORD_ONLY and parameter.name not in _ENGINE_ARGS:
+        found.setdefault(parameter.name, parameter)
+    if not any(parameter.kind == parameter.VAR_KEYWORD for parameter in signature):
+      break
+  return found

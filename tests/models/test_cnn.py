@@ -1,5 +1,6 @@
 """SmallCNN: variable layout, any image size, parameter errors, and learning a real difference."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -55,6 +56,8 @@ def test_a_feature_that_is_not_an_image_batch_is_refused():
 
 
 def test_it_learns_bright_from_dark_images():
+  # Seeded: from some random starts 40 steps were not enough (about 1 run in 4 failed).
+  keras.utils.set_random_seed(0)
   model = _cnn(num_classes=2, learning_rate=0.05)
   model.build({"image": tf.TensorSpec([None, 8, 8, 3], tf.float32)})
   rng = np.random.default_rng(0)

@@ -4,9 +4,9 @@ The input is the first feature, a batch of images `[batch, height, width,
 channels]` (an `ImageFeature` with `resize_height` / `resize_width`, so
 every batch has one size). Each conv layer is 3x3 (by default) with stride 2
 and a relu, so the feature map halves per layer; global average pooling
-makes the logits independent of the image size. Loss, optimizer, summaries
-and eval metrics are the toy model's (softmax cross-entropy, Adam,
-`training_accuracy`, `accuracy`).
+makes the logits independent of the image size. Loss, optimizer, learning-rate
+schedules, summaries and eval metrics are the `Classifier`'s (softmax
+cross-entropy, Adam, `training_accuracy`, `accuracy`).
 """
 
 from collections.abc import Mapping, Sequence
@@ -15,8 +15,8 @@ import keras
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.models.base import Model, Tensors
-from deephub.models.registry.toy import DebugToyModel
+from deephub.models.base import Tensors
+from deephub.models.classifier import Classifier
 
 
 class _CNNNetwork(keras.layers.Layer):
@@ -46,37 +46,35 @@ class _CNNNetwork(keras.layers.Layer):
     return self.logits(self.pool(x))
 
 
-class SmallCNN(DebugToyModel):
+class SmallCNN(Classifier):
   """Image -> Conv2D(filters[i], stride 2, relu)... -> global average pool -> num_classes logits, Adam."""
 
   def __init__(
     self,
     *,
     num_classes: int,
-    learning_rate: float,
     filters: Sequence[int] = (16, 32, 64),
     kernel_size: int = 3,
-    **names,
+    **params,
   ):
     """Args:
     num_classes: number of logits.
-    learning_rate: Adam learning rate.
     filters: output channels of each conv layer, input side first.
     kernel_size: height and width of every conv kernel.
-    **names: `feature_names` / `label_names`, passed by the engine.
+    **params: the other `Classifier` params (learning_rate, the schedule)
+      and the engine's `feature_names` / `label_names`.
 
     Raises:
       UserError: empty or non-positive `filters`, or `kernel_size` < 1.
     """
-    Model.__init__(self, **names)
-    filters = list(filters)
     if num_classes < 1:
       raise UserError(f"model.num_classes is {num_classes}; set it to the number of lines of labels.txt")
+    super().__init__(num_classes=num_classes, **params)
+    filters = list(filters)
     if not filters or any(int(n) < 1 for n in filters):
       raise UserError(f"model.filters is {filters}; give a list of positive channel counts, e.g. [16, 32]")
     if kernel_size < 1:
       raise UserError(f"model.kernel_size is {kernel_size}; give 1 or more")
-    self.learning_rate = learning_rate
     self._network = _CNNNetwork(
       filters=[int(n) for n in filters], kernel_size=kernel_size, num_classes=num_classes
     )
@@ -96,6 +94,6 @@ class SmallCNN(DebugToyModel):
       )
     self._network.build((None, None, None, spec.shape[-1]))
 
-  def __call__(self, features: Tensors, *, training: bool):
-    del training  # No dropout or batch norm.
-    return {"logits": self._network(tf.cast(features[self.feature_names[0]], tf.float32))}
+  def _inputs(self, features: Tensors) -> tf.Tensor:
+    """The first feature, the image batch, as float32."""
+    return tf.cast(features[self.feature_names[0]], tf.float32)

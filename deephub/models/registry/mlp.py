@@ -3,9 +3,10 @@
 The input is each feature cast to float32, flattened per example and
 concatenated in `features_map` order. Weights are Glorot-uniform and biases
 zero, so (unlike the toy model's constant start) hidden units differ and the
-network can learn real data. Loss, optimizer, summaries and eval metrics are
-the toy model's: softmax cross-entropy, Adam with TF1 defaults,
-`training_accuracy` / `learning_rate` while training, `accuracy` in eval.
+network can learn real data. Loss, optimizer, learning-rate schedules, summaries
+and eval metrics are the `Classifier`'s: softmax cross-entropy, Adam with TF1
+defaults, `training_accuracy` / `learning_rate` while training, `accuracy` in
+eval.
 """
 
 from collections.abc import Mapping, Sequence
@@ -15,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.models.base import Model, Tensors
-from deephub.models.registry.toy import DebugToyModel
+from deephub.models.base import Tensors
+from deephub.models.classifier import Classifier
 
 _ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish", "linear")
 
@@ -50,32 +51,29 @@ class _MLPNetwork(keras.layers.Layer):
     return self.logits(x)
 
 
-class MLPClassifier(DebugToyModel):
+class MLPClassifier(Classifier):
   """Concatenated features -> Dense(hidden_units, activation)... -> num_classes logits, Adam."""
 
   def __init__(
     self,
     *,
     hidden_units: Sequence[int],
-    num_classes: int,
-    learning_rate: float,
     activation: str = "relu",
     dropout: float = 0.0,
-    **names,
+    **params,
   ):
     """Args:
     hidden_units: width of each hidden layer, input side first.
-    num_classes: number of logits.
-    learning_rate: Adam learning rate.
     activation: Keras activation name of the hidden layers.
     dropout: rate of the dropout after each hidden layer while training; 0 disables.
-    **names: `feature_names` / `label_names`, passed by the engine.
+    **params: the `Classifier` params (num_classes, learning_rate, the
+      schedule) and the engine's `feature_names` / `label_names`.
 
     Raises:
       UserError: an empty or non-positive `hidden_units`, a bad `dropout`
         or an unknown `activation`.
     """
-    Model.__init__(self, **names)
+    super().__init__(**params)
     hidden_units = list(hidden_units)
     if not hidden_units or any(int(units) < 1 for units in hidden_units):
       raise UserError(f"model.hidden_units is {hidden_units}; give a list of positive widths, e.g. [64, 64]")
@@ -83,10 +81,9 @@ class MLPClassifier(DebugToyModel):
       raise UserError(f"model.dropout is {dropout}; set it in [0, 1)")
     if activation not in _ACTIVATIONS:
       raise UserError(f"model.activation is {activation!r}; use one of {', '.join(_ACTIVATIONS)}")
-    self.learning_rate = learning_rate
     self._network = _MLPNetwork(
       hidden_units=[int(units) for units in hidden_units],
-      num_classes=num_classes,
+      num_classes=self.num_classes,
       activation=activation,
       dropout=dropout,
     )
@@ -99,9 +96,6 @@ class MLPClassifier(DebugToyModel):
     """
     width = sum(_width(name, feature_specs[name]) for name in self.feature_names)
     self._network.build((None, width))
-
-  def __call__(self, features: Tensors, *, training: bool):
-    return {"logits": self._network(self._inputs(features), training=training)}
 
   def _inputs(self, features: Tensors) -> tf.Tensor:
     """Every feature as float32, flattened per example, concatenated in features_map order."""

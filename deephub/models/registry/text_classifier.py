@@ -2,17 +2,17 @@
 
 The input is the first feature, int token ids `[batch, length]` as `deep
 preprocessor text` writes them: id 0 is padding and is left out of the
-pooling (a row of padding only pools to zeros). Loss, optimizer, summaries
-and eval metrics are the toy model's (softmax cross-entropy, Adam,
-`training_accuracy`, `accuracy`).
+pooling (a row of padding only pools to zeros). Loss, optimizer, learning-rate
+schedules, summaries and eval metrics are the `Classifier`'s (softmax
+cross-entropy, Adam, `training_accuracy`, `accuracy`).
 """
 
 import keras
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.models.base import Model, Tensors
-from deephub.models.registry.toy import DebugToyModel
+from deephub.models.base import Tensors
+from deephub.models.classifier import Classifier
 
 POOLINGS = ("mean", "max")
 PAD_ID = 0
@@ -46,7 +46,7 @@ class _TextNetwork(keras.layers.Layer):
     return self.logits(pooled)
 
 
-class EmbeddingClassifier(DebugToyModel):
+class EmbeddingClassifier(Classifier):
   """Token ids -> Embedding(vocab_size, embedding_dim) -> mean/max over non-pad tokens -> logits, Adam."""
 
   def __init__(
@@ -54,23 +54,21 @@ class EmbeddingClassifier(DebugToyModel):
     *,
     vocab_size: int,
     num_classes: int,
-    learning_rate: float,
     embedding_dim: int = 32,
     pooling: str = "mean",
-    **names,
+    **params,
   ):
     """Args:
     vocab_size: embedding rows; vocab.json's size (ids must be below it).
     num_classes: number of logits; labels.json's size.
-    learning_rate: Adam learning rate.
     embedding_dim: width of each token vector.
     pooling: 'mean' or 'max' over the non-padding tokens.
-    **names: `feature_names` / `label_names`, passed by the engine.
+    **params: the other `Classifier` params (learning_rate, the schedule)
+      and the engine's `feature_names` / `label_names`.
 
     Raises:
       UserError: a non-positive size or an unknown pooling.
     """
-    Model.__init__(self, **names)
     for key, value in (
       ("vocab_size", vocab_size),
       ("embedding_dim", embedding_dim),
@@ -83,7 +81,7 @@ class EmbeddingClassifier(DebugToyModel):
         )
     if pooling not in POOLINGS:
       raise UserError(f"model.pooling is {pooling!r}; use one of {', '.join(POOLINGS)}")
-    self.learning_rate = learning_rate
+    super().__init__(num_classes=num_classes, **params)
     self._network = _TextNetwork(
       vocab_size=vocab_size, embedding_dim=embedding_dim, num_classes=num_classes, pooling=pooling
     )
@@ -93,7 +91,6 @@ class EmbeddingClassifier(DebugToyModel):
     del feature_specs
     self._network.build((None, None))
 
-  def __call__(self, features: Tensors, *, training: bool):
-    del training  # No dropout.
-    ids = tf.cast(features[self.feature_names[0]], tf.int32)
-    return {"logits": self._network(ids)}
+  def _inputs(self, features: Tensors) -> tf.Tensor:
+    """The first feature, the token ids, as int32."""
+    return tf.cast(features[self.feature_names[0]], tf.int32)
