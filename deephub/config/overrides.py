@@ -236,4 +236,4 @@ def _model_parameters(model_type: str) -> list[str]:
   console.load_tensorflow()  # Model modules import TensorFlow: quietly, as training does.
   from deephub import models
 
-  return models.model_parameters(models.resolve_model_class(model_type))
+  return list(models.model_parameters(models.resolve_model_class(model_type)))
