@@ -13,23 +13,20 @@ from collections.abc import Callable
 
 import keras
 import ml_collections
-import tensorflow as tf
 from absl import logging
 
 from deephub import variants
 from deephub.engine import distribute, model_dir_lock, precision, preemption
-from deephub.engine.checkpoint import CheckpointSaver, variable_entry
+from deephub.engine.checkpoint import CheckpointSaver
 from deephub.engine.exporters import Exporters
-from deephub.engine.input_state import INPUT_STATE_KEY, iterator_entry
 from deephub.engine.run import EvaluationCallback, Run, explained_data_loss, report_corrupt_files
+from deephub.engine.state import build_train_state
 from deephub.engine.steps import make_evaluate, make_train_loop
 from deephub.engine.warm_start import warm_start
 from deephub.engine.xla_policy import use_xla
 from deephub.errors import UserError
 from deephub.io import make_feeder, remote
 from deephub.io.distributed import distributed_dataset
-from deephub.models import build_model
-from deephub.models.base import check_dense_features
 
 # Periods the loop cannot run without (None is allowed for the others).
 _REQUIRED_COUNTS = ("steps_per_loop", "save_summary_steps")
@@ -134,17 +131,8 @@ def _train(
       f"{len(train_feeder.files)} file(s); lower batch_size, set drop_remainder False or add data"
     )
 
-  with placement.strategy.scope():  # Variables are mirrored on every replica.
-    model = build_model(
-      config.model, feature_names=train_feeder.feature_names, label_names=train_feeder.label_names
-    )
-    check_dense_features(model, train_feeder.dataset(epochs=1).element_spec[0], where="train.train_feeder")
-    model.build(
-      train_feeder.dataset(epochs=1).element_spec[0]
-    )  # Input-shaped variables, before the optimizer.
-    optimizer = precision.wrap_optimizer(model.optimizer(), config.runtime.mixed_precision)
-    optimizer.build(model.trainable_variables)
-    global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+  state = build_train_state(config, placement, train_feeder)
+  model, optimizer, global_step = state.model, state.optimizer, state.global_step
   # Infinite repetition: the step count, not the data, ends training.
   iterator = iter(
     distributed_dataset(
@@ -152,22 +140,16 @@ def _train(
     )
   )
 
-  variables = model.named_variables()
-  entries = {name: variable_entry(v) for name, v in variables.items()}
-  entries.update(precision.optimizer_state_entries(optimizer, variables))
-  # The Estimator's step counter; int64 scalar under its TF1 name.
-  entries["global_step"] = variable_entry(global_step)
-  input_entry = iterator_entry(iterator) if train.checkpoint_input_state else None
-  if input_entry is not None:
-    entries[INPUT_STATE_KEY] = input_entry
-  saver = CheckpointSaver(model_dir, entries, keep_checkpoint_max=train.keep_checkpoint_max)
+  if train.checkpoint_input_state:
+    state.add_input_state(iterator)
+  saver = CheckpointSaver(model_dir, state.entries, keep_checkpoint_max=train.keep_checkpoint_max)
   if placement.is_chief:
     saver.remove_partial_saves()
   latest = saver.restore_newest(what="resume")
   if latest:
     logging.info("Resuming from %s at global_step %d", latest, int(global_step.numpy()))
   else:  # Warm start applies to a fresh model_dir only, as in Estimator.
-    warm_start(train, variables)
+    warm_start(train, model.named_variables())
 
   run = Run(
     config,
