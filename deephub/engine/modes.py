@@ -19,7 +19,7 @@ from absl import logging
 
 from deephub.engine import preemption
 from deephub.engine.checkpoint import CheckpointSaver
-from deephub.engine.run import explained_data_loss
+from deephub.engine.inputs import explained_data_loss
 from deephub.engine.serving import ServingModule, write_saved_model
 from deephub.engine.state import build_train_state
 from deephub.engine.steps import make_evaluate

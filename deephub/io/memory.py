@@ -74,13 +74,24 @@ class MemorySamplesFeeder:
       )
     self._num_examples = x_rows
 
-  def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
-    """Returns batches of `(x, y)` (or `x` alone); batches never span two passes."""
+  def dataset(
+    self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
+  ) -> tf.data.Dataset:
+    """Returns batches of `(x, y)` (or `x` alone); batches never span two passes.
+
+    With an `input_context` (a tf.distribute strategy's input pipeline), the
+    pipeline reads every Nth example and batches per replica.
+    """
     data = self.x if self.y is None else (self.x, self.y)
     examples = tf.data.Dataset.from_tensor_slices(data)
+    batch_size = self.batch_size
+    if input_context is not None:
+      if input_context.num_input_pipelines > 1:
+        examples = examples.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+      batch_size = input_context.get_per_replica_batch_size(self.batch_size)
     if self.shuffle:
       examples = examples.shuffle(max(1, self._num_examples), seed=self.seed)
-    batches = examples.batch(self.batch_size, drop_remainder=self.drop_remainder)
+    batches = examples.batch(batch_size, drop_remainder=self.drop_remainder)
     return batches.repeat(epochs).prefetch(tf.data.AUTOTUNE)
 
   def get_input_fn(self, epochs: int | None = None):
@@ -94,6 +105,10 @@ class MemorySamplesFeeder:
     """Batches in one pass."""
     n = self._num_examples if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+
+  def describe(self) -> str:
+    """Feeder hook: what it reads, for messages."""
+    return f"{self._num_examples} examples in memory"
 
   def __repr__(self) -> str:
     return (

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from deephub.engine import NonFiniteLossError, train_and_evaluate
-from deephub.engine.loop import check_schedule
+from deephub.engine.schedule import check_schedule
 from deephub.errors import UserError
 from tests.conftest import read_scalars
 
