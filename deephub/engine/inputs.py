@@ -43,13 +43,14 @@ def prepare_inputs(
 
   Raises:
     UserError: no label, data that does not match the declared features,
-      or no full batch in an epoch.
+      no full batch in an epoch, or an evaluation period without eval data.
   """
   train = config.train
   if train_feeder is None:
     train_feeder = make_feeder(train.train_feeder, seed=config.runtime.seed, where="train.train_feeder")
   if eval_feeder is None and train.eval_feeder.file_patterns:
     eval_feeder = make_feeder(train.eval_feeder, where="train.eval_feeder")
+  check_eval_periods(train, has_eval=eval_feeder is not None)
   if not train_feeder.label_names:
     raise UserError("train.train_feeder.labels_map is empty; training needs at least one label")
   _call_hook(train_feeder, "check_schema", "train.train_feeder")
@@ -65,6 +66,22 @@ def prepare_inputs(
       f"{f' from {source}' if source else ''}; lower batch_size, set drop_remainder False or add data"
     )
   return TrainInputs(train_feeder, eval_feeder, steps_per_epoch, corrupt)
+
+
+def check_eval_periods(train: ml_collections.ConfigDict, *, has_eval: bool) -> None:
+  """Refuses an evaluation period when there is nothing to evaluate on.
+
+  Raises:
+    UserError: validation_secs or validation_steps set without eval data.
+  """
+  if has_eval:
+    return
+  for key in ("validation_secs", "validation_steps"):
+    if train[key] is not None:
+      raise UserError(
+        f"train.{key} is {train[key]} but train.eval_feeder has no file_patterns; "
+        f"set train.{key} to None, or give train.eval_feeder the files to evaluate on"
+      )
 
 
 @contextlib.contextmanager

@@ -100,11 +100,11 @@ class Schedule:
   def __init__(
     self,
     config: ml_collections.ConfigDict,
-    *,
     state: TrainState,
     saver: CheckpointSaver,
     inputs: TrainInputs,
     placement: distribute.Placement,
+    *,
     clock: Callable[[], float] = time.monotonic,
     on_evaluation: EvaluationCallback | None = None,
   ):
@@ -214,7 +214,8 @@ class Schedule:
         start_step=state.step,
         clock=clock,
       ),
-      at_every_checkpoint=False,
+      # validation_secs None: after every checkpoint, as Estimator's unthrottled evaluation.
+      at_every_checkpoint=train.validation_secs is None,
       save=self.save,
       writer=self.eval_writer,
       exporters=self.exporters,

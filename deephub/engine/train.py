@@ -67,15 +67,7 @@ def train_and_evaluate(
     if train.checkpoint_input_state:
       trained.add_input_state(iterator)
     saver = state.resume(config, trained, is_chief=placement.is_chief)
-    schedule = Schedule(
-      config,
-      state=trained,
-      saver=saver,
-      inputs=inputs,
-      placement=placement,
-      clock=clock,
-      on_evaluation=on_evaluation,
-    )
+    schedule = Schedule(config, trained, saver, inputs, placement, clock=clock, on_evaluation=on_evaluation)
     controller = Controller(
       train_loop=_train_loop(config, trained, placement),
       global_step=trained.global_step,

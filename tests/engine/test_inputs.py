@@ -42,3 +42,16 @@ def test_a_feeder_without_a_full_batch_says_what_it_reads(toy_config):
     UserError, match=r"yields no batch of 128 examples from 10 examples in memory; lower batch"
   ):
     train_and_evaluate(toy_config, train_feeder=memory_feeder(10, batch_size=128, drop_remainder=True))
+
+
+@pytest.mark.parametrize("key", ["validation_secs", "validation_steps"])
+def test_an_eval_period_without_eval_data_names_the_key(toy_config, key):
+  toy_config.train.eval_feeder.file_patterns = []
+  toy_config.train.validation_secs = None
+  toy_config.train[key] = 60
+  with pytest.raises(
+    UserError,
+    match=rf"^train\.{key} is 60 but train\.eval_feeder has no file_patterns; set train\.{key} to None",
+  ):
+    train_and_evaluate(toy_config)
+  assert tf.train.latest_checkpoint(toy_config.model.model_dir) is None
