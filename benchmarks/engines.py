@@ -1,10 +1,10 @@
 """The two training engines under benchmark, built on the same model, data and batch.
 
-`DeephubEngine` runs what `train_and_evaluate` runs per outer loop: one
-compiled `train_loop(iterator, num_steps)` call, the `.numpy()` sync of its
-per-step logs, the non-finite check and the summary writes due at
-`save_summary_steps`. Checkpoints and evaluation are left out on both sides
-(Keras `fit` here has neither).
+`DeephubEngine` runs the engine's own outer loop (`Controller`) with only
+the summary action: per loop, one compiled `train_loop(iterator, num_steps)`
+call, the `.numpy()` sync of its per-step logs, the non-finite check and the
+summary writes due at `save_summary_steps`. Checkpoints and evaluation are
+left out on both sides (Keras `fit` here has neither).
 
 `KerasEngine` trains a Keras 3 functional model around an identically
 initialised copy of the same network with `model.fit(jit_compile=True)`.
@@ -18,8 +18,9 @@ import tensorflow as tf
 
 from benchmarks import synthetic_data
 from deephub.config import defaults
-from deephub.engine.run import write_train_summaries  # The loop's own per-loop host work.
-from deephub.engine.steps import FINITE_KEY, make_train_loop
+from deephub.engine.actions import WriteSummaries
+from deephub.engine.controller import Controller, StopReason
+from deephub.engine.steps import make_train_loop
 from deephub.engine.summaries import ScalarWriter
 from deephub.io import make_feeder
 from deephub.models import build_model
@@ -73,7 +74,7 @@ class DeephubEngine:
     optimizer = self.model.optimizer()
     optimizer.build(self.model.trainable_variables)
     self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-    self._train_loop = make_train_loop(
+    train_loop = make_train_loop(
       self.model,
       optimizer,
       self.global_step,
@@ -84,21 +85,22 @@ class DeephubEngine:
     self._iterator = iter(feeder.dataset(epochs=None))
     self._logdir = tempfile.TemporaryDirectory(prefix="deephub-bench-")
     self._writer = ScalarWriter(self._logdir.name)
+    self._controller = Controller(
+      train_loop=train_loop,
+      global_step=self.global_step,
+      steps_per_loop=steps_per_loop,
+      actions=[WriteSummaries(self._writer, every_steps=self.save_summary_steps)],
+    )
     self.last_loss = float("nan")
 
   def train(self, num_steps: int) -> None:
     """Trains `num_steps` steps in loops of `steps_per_loop` (the last may be shorter)."""
-    step = int(self.global_step)
-    end = step + num_steps
-    while step < end:
-      n = min(self.steps_per_loop, end - step)
-      logs = {k: v.numpy() for k, v in self._train_loop(self._iterator, tf.constant(n)).items()}
-      finite = logs.pop(FINITE_KEY) > 0.999  # As the engine's loop checks it.
-      if not np.all(finite):
-        raise FloatingPointError(f"loss {logs['loss']} in the benchmark")
-      write_train_summaries(self._writer, logs, step + 1, self.save_summary_steps, steps_per_sec=1.0)
-      step += n
-    self.last_loss = float(logs["loss"][-1])
+    outcome = self._controller.train(self._iterator, int(self.global_step) + num_steps)
+    if outcome.stop_reason is not StopReason.FINISHED:
+      raise FloatingPointError(
+        f"{outcome.stop_reason.value}: loss {outcome.scalars['loss']} in the benchmark"
+      )
+    self.last_loss = outcome.scalars["loss"]
 
   def close(self) -> None:
     self._writer.close()

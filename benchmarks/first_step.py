@@ -52,6 +52,7 @@ def main(engine: str, model_dir: str) -> dict:
   config.model.model_dir = model_dir
   config.train.epochs = 1  # The toy train file is one batch: one step.
   config.train.eval_feeder.file_patterns = []
+  config.train.validation_secs = None  # No eval data: no evaluation period either.
   if engine == "deephub":
     launch.train_variant(config, "toy")
   else:

@@ -56,7 +56,8 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
     variant: the variant's name, for the default model_dir and the messages.
 
   Returns:
-    The final evaluation's scalars.
+    The final evaluation's scalars; its `stop_reason` and `stop_signal`
+    (engine.schedule.TrainResult) tell whether a stop signal ended training early.
 
   Raises:
     UserError: invalid config or data.
@@ -65,13 +66,13 @@ def train_variant(config: ml_collections.ConfigDict, variant: str) -> dict[str, 
   check_model_dir(config.model.model_dir)
   print(f"deephub: training {variant} into {config.model.model_dir}", file=sys.stderr, flush=True)
   console.load_tensorflow()  # Before the engine imports it: hides the no-GPU lines.
-  from deephub.engine import preemption, train_and_evaluate  # Deferred: loads TensorFlow.
+  from deephub.engine import StopReason, train_and_evaluate  # Deferred: loads TensorFlow.
 
   results = train_and_evaluate(config)
-  if preemption.stopped_early():
+  if results.stop_reason is StopReason.PREEMPTED:
     import tensorflow as tf  # Loaded by now.
 
-    stopped_by = signal.Signals(preemption.stop_signal()).name
+    stopped_by = signal.Signals(results.stop_signal).name
     print(
       f"deephub: stopped {variant} early for {stopped_by} with a checkpoint "
       f"in {config.model.model_dir} ({tf.train.latest_checkpoint(config.model.model_dir)}); "
@@ -123,7 +124,7 @@ def run_mode(
   """
   try:
     with _signals_interrupt():
-      _run_mode(config, variant, mode, predictions_path)
+      results = _run_mode(config, variant, mode, predictions_path)
   except (Interrupted, KeyboardInterrupt) as stop:
     signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
     print(
@@ -138,20 +139,17 @@ def run_mode(
     if explained is None:
       raise
     raise explained from None
-  if mode == "train":
-    from deephub.engine import preemption  # Loaded by now.
-
-    if preemption.stop_signal() == signal.SIGINT:
-      return 128 + signal.SIGINT
+  if mode == "train" and results.stop_signal == signal.SIGINT:
+    return 128 + signal.SIGINT
   return 0
 
 
 def _run_mode(
   config: ml_collections.ConfigDict, variant: str, mode: str, predictions_path: str | None
-) -> None:
+) -> dict[str, float] | None:
+  """Runs `mode`; returns training's result (its `stop_signal` says whether a signal stopped it)."""
   if mode == "train":
-    train_variant(config, variant)
-    return
+    return train_variant(config, variant)
   resolve_model_dir(config, variant)
   console.load_tensorflow()
   from deephub import engine  # Deferred: loads TensorFlow.
@@ -167,6 +165,7 @@ def _run_mode(
     print(f"deephub: wrote {engine.predict(config, path)} predictions to {path}", file=sys.stderr)
   else:
     raise ValueError(f"unknown mode {mode!r}")
+  return None
 
 
 def _explain_write_error(error: BaseException, model_dir: str) -> UserError | None:

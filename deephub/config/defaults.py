@@ -141,7 +141,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoint_max = 5
   # Write training summaries on crossing a multiple of this step count.
   config.train.save_summary_steps = 100
-  # Evaluate every this many seconds of training (and once at the end).
+  # Evaluate every this many seconds of training; None evaluates after every
+  # checkpoint (as Estimator's throttle_secs did), so early stopping sees each.
+  # Training always ends with an evaluation. Needs train.eval_feeder files.
   config.train.validation_secs = optional(int)
   # Also evaluate on crossing a multiple of this step count; None disables.
   config.train.validation_steps = optional(int)

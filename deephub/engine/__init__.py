@@ -1,7 +1,8 @@
 """The training engine: compiled inner loop, Python outer loop, Estimator-layout files."""
 
-from deephub.engine.loop import train_and_evaluate
+from deephub.engine.actions import NonFiniteLossError
+from deephub.engine.controller import StopReason
 from deephub.engine.modes import evaluate, export, predict
-from deephub.engine.run import NonFiniteLossError
+from deephub.engine.train import train_and_evaluate
 
-__all__ = ["NonFiniteLossError", "evaluate", "export", "predict", "train_and_evaluate"]
+__all__ = ["NonFiniteLossError", "StopReason", "evaluate", "export", "predict", "train_and_evaluate"]

@@ -34,6 +34,10 @@ _PREFIX = checkpoint_files.PREFIX
 DAMAGED_DIR = "damaged_checkpoints"
 
 
+class NonFiniteValuesError(RuntimeError):
+  """A checkpoint was refused because a value is NaN or Inf; the last good checkpoint stays."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
   """One checkpoint key: how to read its value and how to restore it."""
@@ -141,7 +145,7 @@ class CheckpointSaver:
     """Writes checkpoint `step` and points the state file at it; returns its prefix.
 
     Raises:
-      RuntimeError: a float value is NaN or Inf (nothing is written).
+      NonFiniteValuesError: a float value is NaN or Inf (nothing is written).
     """
     tf.io.gfile.makedirs(self.model_dir)
     name = f"{_PREFIX}-{step}"
@@ -149,7 +153,7 @@ class CheckpointSaver:
     values = {key: entry.read() for key, entry in self.entries.items()}
     for key, value in values.items():
       if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
-        raise RuntimeError(f"refusing to write checkpoint {step}: {key} holds NaN or Inf")
+        raise NonFiniteValuesError(f"refusing to write checkpoint {step}: {key} holds NaN or Inf")
     self._set_aside_damaged(name)
     for bundle, keys in self._bundles(self.entries).items():
       # Unique per process and save: no other writer's merge can take or delete it.

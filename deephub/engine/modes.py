@@ -18,14 +18,14 @@ import tensorflow as tf
 from absl import logging
 
 from deephub.engine import preemption
-from deephub.engine.checkpoint import CheckpointSaver, variable_entry
-from deephub.engine.run import explained_data_loss
+from deephub.engine.checkpoint import CheckpointSaver
+from deephub.engine.inputs import explained_data_loss
 from deephub.engine.serving import ServingModule, write_saved_model
+from deephub.engine.state import build_train_state
 from deephub.engine.steps import make_evaluate
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import Interrupted, UserError
 from deephub.io import make_feeder
-from deephub.models import build_model
 from deephub.models.base import Model, check_dense_features
 
 # Export folder of `export(config)`: model_dir/export/<this>/<unix seconds>/.
@@ -50,23 +50,16 @@ def restore_trained(config: ml_collections.ConfigDict, feature_specs=None) -> tu
   model_dir = config.model.model_dir
   if not model_dir:
     raise UserError("model.model_dir is empty; set it to a trained model_dir")
-  feeder = config.train.train_feeder
-  model = build_model(
-    config.model, feature_names=list(feeder.features_map), label_names=list(feeder.labels_map)
-  )
-  if feature_specs is not None:
-    model.build(feature_specs)
-  global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-  entries = {name: variable_entry(v) for name, v in model.named_variables().items()}
-  entries["global_step"] = variable_entry(global_step)
-  saver = CheckpointSaver(model_dir, entries)
+  # Weights and global_step only: the optimizer state is not needed to run the model.
+  state = build_train_state(config, None, None, feature_specs=feature_specs, with_optimizer=False)
+  saver = CheckpointSaver(model_dir, state.entries)
   latest = saver.restore_newest(what="restore")
   if latest is None:
     raise UserError(
       f"model_dir {model_dir} holds no checkpoint; train the variant first or fix model.model_dir"
     )
-  logging.info("Restored %s (global_step %d)", latest, int(global_step))
-  return model, int(global_step)
+  logging.info("Restored %s (global_step %d)", latest, state.step)
+  return state.model, state.step
 
 
 @preemption.handles_sigterm

@@ -33,8 +33,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _requested = threading.Event()
 # True while a `handles_sigterm` function runs.
 _watching = threading.Event()
-# The signal that stopped the last decorated run early (None: it was not stopped); read after it returns.
-_stopped_by: list[int] = []
 # The first signal received while watching.
 _received: list[int] = []
 # Held while recording it: the watcher thread and the Python handler both may.
@@ -53,7 +51,6 @@ def handles_sigterm(function: Callable) -> Callable:
     if threading.current_thread() is not threading.main_thread():
       return function(*args, **kwargs)
     _requested.clear()
-    _stopped_by.clear()
     _received.clear()
     previous = {signum: signal.signal(signum, _record) for signum in STOP_SIGNALS}
     watcher = _Watcher()
@@ -79,21 +76,6 @@ def reclaim_sigterm() -> None:
   """
   if _watching.is_set() and threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _record)
-
-
-def mark_stopped() -> None:
-  """Records that the work stopped early for the signal received (see `stop_signal`)."""
-  _stopped_by[:] = _received[:1] or [signal.SIGTERM]
-
-
-def stopped_early() -> bool:
-  """Whether the last `handles_sigterm` run stopped early for a signal, leaving work to a rerun."""
-  return bool(_stopped_by)
-
-
-def stop_signal() -> int | None:
-  """The signal that stopped the last `handles_sigterm` run early, or None."""
-  return _stopped_by[0] if _stopped_by else None
 
 
 def requested() -> bool:

@@ -1,18 +1,20 @@
 """The compiled parts of the engine: the inner train loop and the eval pass.
 
-Everything here runs as TensorFlow graphs. The host (loop.py) calls
+Everything here runs as TensorFlow graphs. The host (controller.py) calls
 `train_loop(iterator, num_steps)` once per `steps_per_loop` steps; the step
 count is a tensor, so a shorter last loop does not retrace. Each train step
 runs on every replica of the strategy (`strategy.run`) over the distributed
 iterator; with one device that is a single replica and nothing changes.
 """
 
+import functools
 from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
 from deephub.engine.precision import float32_outputs
+from deephub.errors import UserError
 from deephub.models.base import Model
 
 # Per-step flag in the loop's logs: 1 when the loss and every gradient are finite.
@@ -202,3 +204,27 @@ class _Evaluate:
       if exhausted:  # Sync point, once per chunk.
         break
     return {name: total / tf.maximum(count, 1.0) for name, (total, count) in totals.items()}
+
+
+def explain_python_control_flow(train_loop: Callable, *, model_type: str, autograph: bool) -> Callable:
+  """Wraps `train_loop` so that tracing a Python `if`/`for` on a tensor, without AutoGraph, names its fix.
+
+  Raises (from the wrapped call):
+    UserError: the model branches or loops in Python on a tensor and
+      `runtime.autograph` is off.
+  """
+
+  @functools.wraps(train_loop)
+  def wrapped(iterator, num_steps):
+    try:
+      return train_loop(iterator, num_steps)
+    except tf.errors.OperatorNotAllowedInGraphError as error:
+      if autograph:
+        raise
+      what = " ".join(str(error).split()).split(". ")[0]
+      raise UserError(
+        f"model {model_type} branches or loops in Python on a tensor ({what}); set "
+        "runtime.autograph: True (--config.runtime.autograph=True) so the step converts that code"
+      ) from None
+
+  return wrapped

@@ -15,7 +15,7 @@ import optuna
 import tensorflow as tf
 from absl import logging
 
-from deephub.engine import NonFiniteLossError, preemption, train_and_evaluate
+from deephub.engine import NonFiniteLossError, StopReason, train_and_evaluate
 from deephub.errors import UserError
 from deephub.hpt import hparams
 from deephub.hpt.records import ERROR_ATTR, RESUMED_ATTR, STEPS_ATTR, trial_dir
@@ -109,7 +109,7 @@ def run_trial(study, storage, trial, spec: TuneSpec, study_dir: str) -> bool:
   except Exception as error:  # A bug: recorded on the trial, then raised with its traceback.
     _fail(study, trial, model_dir, f"{type(error).__name__}: {' '.join(str(error).split())}")
     raise
-  if preemption.stopped_early():
+  if results.stop_reason is StopReason.PREEMPTED:
     storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.WAITING)
     return False
   steps = checkpoint_step(model_dir)

@@ -32,8 +32,12 @@ class Feeder(Protocol):
       declared features; `where` is the config key to name.
     scan(): read every file once, returning per-file scans with `.error`;
       used before training when corrupted records are skipped.
+    report_corrupt_records(): when the feeder skips corrupted records, scan
+      the data once before training, log what will be skipped and return
+      summary scalars (`input/corrupt_files_skipped`, ...); {} otherwise.
     explain(error, where): turn a tf.errors.DataLossError into a UserError.
     explain_parse_error(error, where): the same for a parse failure.
+    describe(): what the feeder reads, for messages ('3 file(s)').
   """
 
   batch_size: int

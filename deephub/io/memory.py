@@ -123,6 +123,10 @@ class MemorySamplesFeeder:
     """Batches in `epochs` passes: `epochs * steps_per_epoch()`, as batches never span two passes."""
     return epochs * self.steps_per_epoch()
 
+  def describe(self) -> str:
+    """Feeder hook: what it reads, for messages."""
+    return f"{self._num_examples} examples in memory"
+
   def __repr__(self) -> str:
     return (
       f"MemorySamplesFeeder(examples={self._num_examples}, features={self.feature_names}, "

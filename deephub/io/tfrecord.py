@@ -31,7 +31,16 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import filesystem, global_shuffle, metadata, record_index, record_places, remote, validation
+from deephub.io import (
+  corrupt_records,
+  filesystem,
+  global_shuffle,
+  metadata,
+  record_index,
+  record_places,
+  remote,
+  validation,
+)
 from deephub.io.features import decoders, examples_spec, feature_configs
 from deephub.ops import tfrecord as native_tfrecord
 
@@ -259,6 +268,16 @@ class TFRecordExamplesFeeder:
       scans = validation.scan_files(self.files, compression=self.compression)
     self.record_counts = [scan.records for scan in scans]
     return scans
+
+  def report_corrupt_records(self) -> dict[str, float]:
+    """Feeder hook: with skip_corrupt_records, scans once and logs what is skipped; else {}."""
+    if not self.skip_corrupt_records:
+      return {}
+    return corrupt_records.report(self.scan(), compression=self.compression)
+
+  def describe(self) -> str:
+    """Feeder hook: what it reads, for messages."""
+    return f"{len(self.files)} file(s)"
 
   def _reads_by_offset(self) -> bool:
     """Whether skip_corrupt_records resynchronises past damage (native ops, uncompressed files)."""

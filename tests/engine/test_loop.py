@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from deephub.engine import NonFiniteLossError, train_and_evaluate
-from deephub.engine.loop import check_schedule
+from deephub.engine.schedule import check_schedule
 from deephub.errors import UserError
 from tests.conftest import read_scalars
 
@@ -158,6 +158,7 @@ def test_nan_rollback_restores_last_good_checkpoint_and_continues(toy_config, tm
   feeder.features_map = {"x": {"type": "FixedLenFeature", "shape": [], "dtype": "float32"}}
   feeder.labels_map = {"label": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
   toy_config.train.eval_feeder.file_patterns = []
+  toy_config.train.validation_secs = None  # No eval data: no evaluation period either.
   toy_config.train.epochs, toy_config.train.steps_per_loop = 1, 1
   toy_config.train.save_checkpoint_steps = 2
   toy_config.train.nan_policy = "rollback"
@@ -208,3 +209,12 @@ def test_periods_the_loop_needs_refuse_none(toy_config, key):
 def test_optional_periods_accept_none(toy_config):
   toy_config.train.log_step_count_steps = None
   check_schedule(toy_config.train)
+
+
+def test_validation_secs_none_evaluates_at_every_checkpoint(toy_config):
+  # As Estimator's throttle did: early stopping sees every evaluation.
+  toy_config.train.steps_per_loop = 1
+  toy_config.train.save_checkpoint_steps = 3
+  toy_config.train.validation_secs = None
+  train_and_evaluate(toy_config)
+  assert sorted(read_scalars(os.path.join(toy_config.model.model_dir, "eval"))["loss"]) == [3, 6, 9, 10]
