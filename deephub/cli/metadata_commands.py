@@ -8,7 +8,7 @@ import time
 from deephub.cli.commands import Command
 from deephub.cli.file_progress import file_progress
 from deephub.errors import UserError
-from deephub.io import metadata
+from deephub.io import metadata, tfrecord_format
 from deephub.ops import direct
 
 
@@ -24,7 +24,11 @@ def _matching_files(pattern: str) -> list[str]:
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("pattern", metavar="PATTERN", help="glob of TFRecord files, quoted: '/data/train-*'")
   parser.add_argument(
-    "--compression_type", "--compression-type", default="", choices=metadata.COMPRESSIONS, help="'' or GZIP"
+    "--compression_type",
+    "--compression-type",
+    default="",
+    choices=tfrecord_format.COMPRESSIONS,
+    help=" or ".join(repr(name) for name in tfrecord_format.COMPRESSIONS),
   )
   parser.add_argument("--force", action="store_true", help="rescan files that already have an entry")
 

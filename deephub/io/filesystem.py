@@ -9,9 +9,7 @@ import glob as local_glob
 import os
 from typing import IO
 
-
-def is_remote(path: str) -> bool:
-  return "://" in path
+from deephub.io.tfrecord_format import is_remote
 
 
 def _gfile(path: str):

@@ -36,18 +36,14 @@ from typing import Any, NoReturn
 
 from deephub.errors import UserError
 from deephub.io import filesystem
+from deephub.io.tfrecord_format import FOOTER_BYTES, HEADER_BYTES, RECORD_OVERHEAD_BYTES, check_compression
 
 METADATA_FILENAME = "_tfrecord_metadata.json"
 VERSION = 1
-COMPRESSIONS = ("", "GZIP")
 _CHUNK_BYTES = 1 << 20
-# A TFRecord is: uint64 length, uint32 masked CRC of the length, the data,
-# uint32 masked CRC of the data.
-_HEADER_BYTES = 12
-_FOOTER_BYTES = 4
 # Every record takes at least its framing, so a file of N bytes holds at most
 # N / 16 records...
-_MIN_RECORD_BYTES = _HEADER_BYTES + _FOOTER_BYTES
+_MIN_RECORD_BYTES = RECORD_OVERHEAD_BYTES
 # ...and a GZIP file at most 1032 times that: deflate's largest expansion.
 _GZIP_MAX_EXPANSION = 1032
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -90,8 +86,7 @@ class _Scanned:
 
 
 def _scan(path: str, compression: str) -> _Scanned:
-  if compression not in COMPRESSIONS:
-    raise UserError(f"compression is {compression!r}; use '' or 'GZIP'")
+  check_compression(compression)
   if not compression and not filesystem.is_remote(path) and _direct_ops():
     return _direct_scan(path)
   if not compression and _native_ops():
@@ -212,12 +207,12 @@ def _count_records(chunks: Iterable[bytes]) -> tuple[int, int]:
         skip -= step
         pos += step
         continue
-      take = _HEADER_BYTES - len(header)
+      take = HEADER_BYTES - len(header)
       header += chunk[pos : pos + take]
       pos += take
-      if len(header) == _HEADER_BYTES:
+      if len(header) == HEADER_BYTES:
         (length,) = struct.unpack("<Q", header[:8])
-        skip, header = length + _FOOTER_BYTES, b""
+        skip, header = length + FOOTER_BYTES, b""
         count += 1
   if skip:
     raise UnreadableFileError("ends inside a record: truncated, or not a TFRecord file of this compression")

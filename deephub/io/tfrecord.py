@@ -29,9 +29,9 @@ import tensorflow as tf
 from deephub.errors import UserError
 from deephub.io import metadata, record_places, remote, validation
 from deephub.io.features import decoders, parsing_spec
+from deephub.io.tfrecord_format import check_compression, is_remote
 from deephub.ops import tfrecord as native_tfrecord
 
-_COMPRESSIONS = ("", "GZIP")
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
 # Records per read-and-parse chunk: enough that tf.data's per-element cost is
@@ -85,8 +85,7 @@ class TFRecordExamplesFeeder:
       raise UserError("feeder file_patterns is empty; set it to a list of TFRecord globs")
     if batch_size < 1:
       raise UserError(f"feeder batch_size is {batch_size}; set it to 1 or more")
-    if compression not in _COMPRESSIONS:
-      raise UserError(f"feeder compression is {compression!r}; use '' or 'GZIP'")
+    check_compression(compression, key="feeder compression")
     if not features_map:
       raise UserError("feeder features_map is empty; name at least one feature")
     self.files, self._file_bytes = _list_files(file_patterns)
@@ -119,7 +118,7 @@ class TFRecordExamplesFeeder:
     # (gs://...) are counted by one pass over the data instead.
     # Skipping corrupted records makes the count depend on what is readable,
     # so that mode counts by one tolerant pass too.
-    local = not any("://" in path for path in self.files) and not skip_corrupt_records
+    local = not any(map(is_remote, self.files)) and not skip_corrupt_records
     self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
     # Filled by `scan()` when skip_corrupt_records reads by offset.
     self._places: record_places.RecordPlaces | None = None

@@ -15,11 +15,10 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
+from deephub.io.tfrecord_format import RECORD_OVERHEAD_BYTES
 
 _KIND_OF_DTYPE = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
 _DTYPE_OF_KIND = {kind: dtype for dtype, kind in _KIND_OF_DTYPE.items()}
-# Each TFRecord is framed by a uint64 length, two uint32 CRCs: 16 bytes.
-_RECORD_OVERHEAD_BYTES = 16
 
 
 def check_schema(
@@ -119,7 +118,7 @@ def _count(dataset: tf.data.Dataset) -> tuple[int, int]:
     (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
     lambda acc, record: (
       acc[0] + 1,
-      acc[1] + tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD_BYTES,
+      acc[1] + tf.cast(tf.strings.length(record), tf.int64) + RECORD_OVERHEAD_BYTES,
     ),
   )
   return int(count), int(size)
