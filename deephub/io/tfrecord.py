@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from deephub.errors import UserError
 from deephub.io import metadata, record_places, remote, validation
-from deephub.io.features import decoders, parsing_spec
+from deephub.io.features import example_spec
 from deephub.io.tfrecord_format import check_compression, is_remote
 from deephub.ops import tfrecord as native_tfrecord
 
@@ -101,19 +101,14 @@ class TFRecordExamplesFeeder:
     self.seed = seed
     # Without a seed, one drawn here keeps the epochs of this run consistent.
     self._seed = seed if seed is not None else random.randrange(2**31)
-    self.feature_names = list(features_map)
-    self.label_names = list(labels_map or {})
-    self._maps = {"features_map": dict(features_map), "labels_map": dict(labels_map or {})}
-    self._spec = {
-      **parsing_spec(features_map, where="features_map"),
-      **parsing_spec(labels_map or {}, where="labels_map"),
-    }
-    self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
+    self._example_spec = example_spec(features_map, labels_map)
+    self.feature_names = self._example_spec.feature_names
+    self.label_names = self._example_spec.label_names
+    self._spec = self._example_spec.parsing
+    self._decoders = self._example_spec.decoders
     # Chunks parse before they are cut into batches only when every parsed
     # value has one fixed shape per example (so chunks concatenate).
-    self._parse_chunks = not self._decoders and all(
-      isinstance(entry, tf.io.FixedLenFeature) for entry in self._spec.values()
-    )
+    self._parse_chunks = self._example_spec.fixed_shapes
     # Metadata is read and written with local file APIs; remote files
     # (gs://...) are counted by one pass over the data instead.
     # Skipping corrupted records makes the count depend on what is readable,
@@ -180,7 +175,7 @@ class TFRecordExamplesFeeder:
 
   def check_schema(self, where: str) -> None:
     """Raises a UserError when the first record does not match the maps."""
-    validation.check_schema(self.files, self._maps, compression=self.compression, where=where)
+    validation.check_schema(self.files, self._example_spec, compression=self.compression, where=where)
 
   def explain_parse_error(self, error: Exception, where: str) -> UserError:
     """Returns a UserError naming the first record that the maps cannot parse (reads the files)."""

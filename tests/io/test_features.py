@@ -10,7 +10,7 @@ from PIL import Image
 from deephub import defaults
 from deephub.errors import UserError
 from deephub.io import make_feeder
-from deephub.io.features import parsing_spec
+from deephub.io.features import example_spec, parsing_spec
 
 # A 4x6 RGB image with distinct pixels; lossless formats must round-trip it.
 PIXELS = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
@@ -117,3 +117,26 @@ def test_float_images_are_in_unit_range(tmp_path):
 def test_feature_errors(entry, message):
   with pytest.raises(UserError, match=message):
     parsing_spec({"x": entry}, where="f")
+
+
+@pytest.mark.parametrize(
+  "entry, dtype, values",
+  [
+    ({"type": "FixedLenFeature", "shape": [], "dtype": "int64"}, tf.int64, 1),
+    ({"type": "FixedLenFeature", "shape": [2, 3], "dtype": "float32"}, tf.float32, 6),
+    ({"dtype": "string"}, tf.string, 1),  # FixedLenFeature is the default type.
+    ({"type": "VarLenFeature", "dtype": "int64"}, tf.int64, None),
+    ({"type": "FixedLenSequenceFeature", "shape": [2], "dtype": "float32"}, tf.float32, None),
+    ({"type": "ImageFeature"}, tf.string, None),  # Encoded bytes, checked by decoding.
+  ],
+)
+def test_example_spec_says_what_a_record_must_hold(entry, dtype, values):
+  spec = example_spec({"x": entry}, {"x": {"type": "FixedLenFeature", "shape": [4], "dtype": "int64"}})
+  assert spec.feature_names == ["x"] and spec.label_names == ["x"]
+  entries = list(spec.entries())
+  assert [(map_name, name) for map_name, name, _ in entries] == [("features_map", "x"), ("labels_map", "x")]
+  (_, _, feature), (_, _, label) = entries
+  assert feature.dtype == dtype and spec.values_per_example("features_map", "x", feature) == values
+  # The same name in labels_map is its own entry: four int64 values.
+  assert spec.values_per_example("labels_map", "x", label) == 4
+  assert example_spec({"x": entry}, None).fixed_shapes is (values is not None)
