@@ -26,12 +26,16 @@ from typing import Any
 
 import tensorflow as tf
 
+from deephub import defaults
 from deephub.errors import UserError
 from deephub.io import metadata, record_places, remote, validation
 from deephub.io.features import example_spec
 from deephub.io.tfrecord_format import check_compression, is_remote
 from deephub.ops import tfrecord as native_tfrecord
 
+# The feeder config's defaults: the keyword defaults below come from there, so
+# a feeder built in Python behaves as one built from a config.
+_DEFAULT = defaults.feeder_config()
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
 # Records per read-and-parse chunk: enough that tf.data's per-element cost is
@@ -56,17 +60,17 @@ class TFRecordExamplesFeeder:
     batch_size: int,
     features_map: Mapping[str, Any],
     labels_map: Mapping[str, Any] | None = None,
-    shuffle: bool = False,
-    shuffle_buffer_size: int = 10_000,
-    max_examples: int = -1,
-    drop_remainder: bool = False,
-    compression: str = "",
-    num_parallel_reads: int = 8,
-    skip_corrupt_records: bool = False,
-    deterministic: bool = True,
-    auto_generate_meta: bool = False,
+    shuffle: bool = _DEFAULT.shuffle,
+    shuffle_buffer_size: int = _DEFAULT.shuffle_buffer_size,
+    max_examples: int = _DEFAULT.max_examples,
+    drop_remainder: bool = _DEFAULT.drop_remainder,
+    compression: str = _DEFAULT.compression,
+    num_parallel_reads: int = _DEFAULT.num_parallel_reads,
+    skip_corrupt_records: bool = _DEFAULT.skip_corrupt_records,
+    deterministic: bool = _DEFAULT.deterministic,
+    auto_generate_meta: bool = _DEFAULT.auto_generate_meta,
     seed: int | None = None,
-    type: str = "TFRecordExamplesFeeder",  # noqa: A002 - legacy key name.
+    type: str = _DEFAULT.type,  # noqa: A002 - legacy key name.
   ):
     """Checks the config and lists the files.
 
