@@ -5,10 +5,11 @@ import inspect
 import pytest
 
 from deephub import defaults
+from deephub.io.parquet import ParquetExamplesFeeder
 from deephub.io.tfrecord import TFRecordExamplesFeeder
 
 
-@pytest.mark.parametrize("feeder_class", [TFRecordExamplesFeeder])
+@pytest.mark.parametrize("feeder_class", [TFRecordExamplesFeeder, ParquetExamplesFeeder])
 def test_keyword_defaults_are_the_config_defaults(feeder_class):
   """A feeder built in Python defaults as one built from `defaults.feeder_config()`."""
   config = defaults.feeder_config()
