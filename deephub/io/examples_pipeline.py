@@ -134,21 +134,8 @@ class ExamplesPipeline:
     return num_examples // batch_size if self.batching.drop_remainder else -(-num_examples // batch_size)
 
   def replica_batch_size(self, input_context: tf.distribute.InputContext | None) -> int:
-    """`batch_size` is the global batch: each replica gets its share.
-
-    Raises:
-      UserError: `batch_size` does not split evenly across the replicas.
-    """
-    batch_size = self.batching.batch_size
-    if input_context is None:
-      return batch_size
-    replicas = input_context.num_replicas_in_sync
-    if batch_size % replicas:
-      raise UserError(
-        f"feeder batch_size {batch_size} is the global batch and must split evenly "
-        f"across {replicas} replicas; set it to a multiple of {replicas}"
-      )
-    return batch_size // replicas
+    """`batch_size` is the global batch: each replica gets its share (see `replica_batch_size`)."""
+    return replica_batch_size(self.batching.batch_size, input_context)
 
   def _one_pass(
     self, epoch: tf.Tensor, batch_size: int, input_context: tf.distribute.InputContext | None
@@ -222,6 +209,23 @@ class ExamplesPipeline:
     if not self._label_names:
       return features
     return features, {name: decoded[name] for name in self._label_names}
+
+
+def replica_batch_size(batch_size: int, input_context: tf.distribute.InputContext | None) -> int:
+  """The batch of one replica: a feeder's `batch_size` is the global batch.
+
+  Raises:
+    UserError: `batch_size` does not split evenly across the replicas.
+  """
+  if input_context is None:
+    return batch_size
+  replicas = input_context.num_replicas_in_sync
+  if batch_size % replicas:
+    raise UserError(
+      f"feeder batch_size {batch_size} is the global batch and must split evenly "
+      f"across {replicas} replicas; set it to a multiple of {replicas}"
+    )
+  return batch_size // replicas
 
 
 def list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:

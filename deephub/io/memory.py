@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from deephub.errors import UserError
+from deephub.io.examples_pipeline import replica_batch_size
 
 Columns = dict[str, np.ndarray]
 
@@ -74,13 +75,28 @@ class MemorySamplesFeeder:
       )
     self._num_examples = x_rows
 
-  def dataset(self, epochs: int | None = None) -> tf.data.Dataset:
-    """Returns batches of `(x, y)` (or `x` alone); batches never span two passes."""
+  def dataset(
+    self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
+  ) -> tf.data.Dataset:
+    """Returns batches of `(x, y)` (or `x` alone); batches never span two passes.
+
+    Args:
+      epochs: passes over the examples; None repeats forever.
+      input_context: given by `strategy.distribute_datasets_from_function`:
+        this pipeline keeps every n-th example, in per-replica batches of
+        `batch_size / replicas` (`batch_size` is the global batch).
+
+    Raises:
+      UserError: `batch_size` does not split evenly across the replicas.
+    """
+    batch_size = replica_batch_size(self.batch_size, input_context)
     data = self.x if self.y is None else (self.x, self.y)
     examples = tf.data.Dataset.from_tensor_slices(data)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+      examples = examples.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if self.shuffle:
       examples = examples.shuffle(max(1, self._num_examples), seed=self.seed)
-    batches = examples.batch(self.batch_size, drop_remainder=self.drop_remainder)
+    batches = examples.batch(batch_size, drop_remainder=self.drop_remainder)
     return batches.repeat(epochs).prefetch(tf.data.AUTOTUNE)
 
   def get_input_fn(self, epochs: int | None = None):
