@@ -78,7 +78,7 @@ setup(
     # experiment_params.yaml is written with yaml.safe_dump; legacy YAML
     # variants are read with its safe constructor. (The metayaml package, and
     # the Jinja2 it pulled in, are no longer used: deephub reads their format
-    # itself, see deephub/yaml_variants.py.)
+    # itself, see deephub/config/yaml_variants.py.)
     "PyYAML",
     # TensorFlow 2.21 no longer pulls it in; we promise TensorBoard plots.
     "tensorboard",
@@ -100,6 +100,9 @@ setup(
       "hypothesis",
       # tests/io/test_features.py writes the JPEG/PNG/GIF/BMP images it decodes.
       "pillow",
+      # tests/test_api.py trains deephub.train_and_evaluate on its bundled digits
+      # (load_digits reads a file shipped in the wheel: no download).
+      "scikit-learn",
       # tests/hpt run real studies (SQLite and PostgreSQL).
       *HPT,
       # The text extra, so every `deep preprocessor text --tokenizer` is tested.

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import synthetic_data
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine.run import write_train_summaries  # The loop's own per-loop host work.
 from deephub.engine.steps import FINITE_KEY, make_train_loop
 from deephub.engine.summaries import ScalarWriter
@@ -35,8 +35,8 @@ MODELS = {
 }  # fmt: skip
 
 
-def benchmark_feeder(name: str, files: list[str]):
-  """The deephub feeder of benchmark model `name` over the synthetic files."""
+def benchmark_feeder(name: str, files: list[str], *, shuffle: bool | str = False):
+  """The deephub feeder of benchmark model `name` over the synthetic files (unshuffled by default)."""
   _, feature_names, batch_size = MODELS[name]
   features = synthetic_data.features_map()
   return make_feeder(
@@ -48,7 +48,9 @@ def benchmark_feeder(name: str, files: list[str]):
       # No shuffle: Keras `fit` restarts the iterator on every call, and
       # refilling a shuffle buffer would be charged to Keras alone.
       drop_remainder=True,
+      shuffle=shuffle,
     ),
+    seed=0,
     where="benchmark feeder",
   )
 
@@ -56,8 +58,10 @@ def benchmark_feeder(name: str, files: list[str]):
 class DeephubEngine:
   """deephub's inner loop plus its per-loop host work, as `train_and_evaluate` runs them."""
 
-  def __init__(self, name: str, files: list[str], *, steps_per_loop: int, xla: bool):
-    feeder = benchmark_feeder(name, files)
+  def __init__(
+    self, name: str, files: list[str], *, steps_per_loop: int, xla: bool, shuffle: bool | str = False
+  ):
+    feeder = benchmark_feeder(name, files, shuffle=shuffle)
     keras.utils.set_random_seed(42)  # The same initial weights as keras_twin's.
     self.model = build_model(
       MODELS[name][0], feature_names=feeder.feature_names, label_names=feeder.label_names

@@ -36,7 +36,8 @@ def main(engine: str, model_dir: str) -> dict:
     return plain_keras()
   start = time.perf_counter()
   if engine == "deephub":
-    from deephub import console, launch, variants
+    from deephub import console, launch
+    from deephub.config import variants
 
     console.load_tensorflow()  # What train_variant does first; here to time imports apart.
     import deephub.engine  # noqa: F401
@@ -44,7 +45,7 @@ def main(engine: str, model_dir: str) -> dict:
     import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
 
-    from deephub import variants
+    from deephub.config import variants
 
   imported, imported_cpu = time.perf_counter(), time.process_time()
   config = variants.load_variant("toy")

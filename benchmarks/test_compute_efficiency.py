@@ -15,7 +15,7 @@ import tensorflow as tf
 from benchmarks import synthetic_data
 from benchmarks.engines import MODELS, DeephubEngine
 from benchmarks.report import REPORT, paired_ratio, record, run_paired, store_ratios
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine.xla_policy import use_xla
 
 GROUP = "mlp_flops"

@@ -26,7 +26,7 @@ BATCH_SIZE = 256
 
 def deephub_feeder(files: list[str], batch_size: int, seed: int | None = None, **overrides):
   """The deephub feeder over the synthetic files with the config defaults."""
-  from deephub import defaults
+  from deephub.config import defaults
 
   config = defaults.feeder_config(
     batch_size=batch_size,

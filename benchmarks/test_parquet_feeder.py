@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.io import make_feeder, metadata
 
 pytestmark = pytest.mark.io

@@ -19,7 +19,7 @@ import math
 
 from benchmarks.engines import DeephubEngine, KerasEngine
 from benchmarks.report import REPORT, paired_ratio, record, run_paired, store_ratios
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine.xla_policy import use_xla
 
 _DEFAULTS = defaults.base_config()

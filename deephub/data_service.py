@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from deephub import cli_support  # noqa: E402
+from deephub.cli import flags as cli_flags  # noqa: E402
 from deephub.errors import UserError  # noqa: E402
 
 flags.DEFINE_integer("port", 5050, "Dispatcher port (0 picks a free one); unused with --dispatcher_address.")
@@ -61,7 +61,7 @@ def start(
 
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    cli_support.exit_with(UserError(f"unexpected arguments {argv[1:]}; see --helpfull"))
+    cli_flags.exit_with(UserError(f"unexpected arguments {argv[1:]}; see --helpfull"))
   try:
     dispatcher, workers = start(
       port=FLAGS.port,
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
       work_dir=FLAGS.work_dir,
     )
   except UserError as error:
-    cli_support.exit_with(error)
+    cli_flags.exit_with(error)
   if dispatcher is not None:
     port = dispatcher.target.rsplit(":", 1)[1]
     print(

@@ -5,11 +5,26 @@ anything else is a bug and keeps its traceback.
 """
 
 import difflib
+import sys
 from collections.abc import Iterable
+
+# Every entry point (`deep`, `python -m deephub.train`, the data service)
+# prints a user error behind this one prefix, so scripts grep for one line.
+PREFIX = "deephub: error: "
 
 
 class UserError(Exception):
   """Bad input (config, data, paths): the message says what to do."""
+
+
+def print_user_error(error: Exception) -> int:
+  """Prints `error` on stderr as one `deephub: error: ...` line (its whitespace folded).
+
+  Returns:
+    2, the exit code of a user error (as argparse uses for bad arguments).
+  """
+  print(PREFIX + " ".join(str(error).split()), file=sys.stderr, flush=True)
+  return 2
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:

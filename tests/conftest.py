@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from deephub import variants
+from deephub.config import variants
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

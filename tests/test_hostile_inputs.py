@@ -12,7 +12,8 @@ from absl import flags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deephub import cli_support, overrides, train, variants, yaml_variants
+from deephub import train
+from deephub.config import overrides, variants, yaml_variants
 from deephub.errors import UserError
 
 SENTINEL = "/tmp/deephub_pwned_sentinel"
@@ -61,7 +62,6 @@ def test_p_values_give_a_config_or_a_user_error(key, text):
 def test_config_flag_overrides_give_a_config_or_a_one_line_exit(key, text, capsys, monkeypatch):
   argv = ["deephub.train", "--variant=toy", f"--config.{key}={text}"]
   monkeypatch.setattr(sys, "argv", argv)  # ml-collections finds overrides in sys.argv.
-  cli_support.register_config_parsers()
   flag_values = flags.FlagValues()
   train.define_flags(flag_values)
   try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deephub import overrides, variants
+from deephub.config import overrides, variants
 from deephub.errors import UserError
 
 
@@ -42,6 +42,7 @@ def config():
     ("train.train_feeder.file_patterns", "data/train-*", ["data/train-*"]),
     ("train.train_feeder.file_patterns", "['a-*', 'b-*']", ["a-*", "b-*"]),
     ("train.train_feeder.shuffle", "False", False),
+    ("train.train_feeder.shuffle", "global", "global"),  # A bool or the word.
     ("train.save_checkpoint_secs", "60", 60),
     ("train.save_checkpoint_steps", "None", None),
     ("train.train_feeder.features_map.number.dtype", "float32", "float32"),

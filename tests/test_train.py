@@ -50,7 +50,7 @@ def test_default_model_dir_is_runs_variant_in_cwd(tmp_path):
 
 def test_variants_dir(tmp_path):
   (tmp_path / "tiny.py").write_text(
-    "from deephub import variants\n"
+    "from deephub.config import variants\n"
     "def get_config():\n"
     "  config = variants.load_variant('toy')\n"
     "  config.model.hidden_neurons = 3\n"

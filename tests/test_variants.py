@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from deephub import variants
+from deephub.config import variants
 from deephub.errors import UserError
 
 
@@ -23,7 +23,10 @@ def test_toy_variant_mirrors_the_legacy_keys():
   assert config.runtime.xla is True
   feeder = train.train_feeder
   assert feeder.type == "TFRecordExamplesFeeder"
-  assert feeder.features_map.number.to_dict() == {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}
+  # The documented toy spec: `number` is the feature and the label.
+  number = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}
+  assert feeder.features_map.to_dict() == {"number": number}
+  assert feeder.labels_map.to_dict() == {"number": number}
   for key in ("batch_size", "shuffle", "file_patterns", "max_examples", "drop_remainder", "compression"):
     assert key in feeder
 

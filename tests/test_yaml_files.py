@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from deephub import yaml_files
+from deephub.config import yaml_files
 from deephub.errors import UserError
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from deephub import yaml_templates
-from deephub.yaml_templates import TemplateError
+from deephub.config import yaml_templates
+from deephub.config.yaml_templates import TemplateError
 
 ROOT = {
   "train": {"epochs": 3, "files": ["a", "b"], "rate": 0.5, "name": "toy"},

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from deephub import variants, yaml_variants
+from deephub.config import variants, yaml_variants
 from deephub.errors import UserError
 from deephub.resources import toy_data_dir
 

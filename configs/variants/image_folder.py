@@ -10,7 +10,7 @@ prints the full command). Images are resized to 64x64 RGB and scaled to
 validation shards every 10 minutes and at the end (`accuracy`).
 """
 
-from deephub import defaults
+from deephub.config import defaults
 
 
 def _image_feeder(split: str):

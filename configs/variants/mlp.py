@@ -11,7 +11,7 @@ own data (every `features_map` feature becomes an input column).
 
 import os
 
-from deephub import variants
+from deephub.config import variants
 
 
 def get_config():

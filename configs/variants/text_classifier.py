@@ -8,7 +8,7 @@ file names included). It trains 10 epochs into runs/text_classifier,
 evaluating on validation.tfr every 10 minutes and at the end (`accuracy`).
 """
 
-from deephub import defaults
+from deephub.config import defaults
 
 # Token ids per record: the preprocessor's --max-row-length (default 15).
 _ROW_LENGTH = 15

@@ -9,16 +9,20 @@ TensorBoard summaries. The loss starts at ln(100) = 4.6.
 
 import os
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.resources import toy_data_dir
 
 
 def _toy_feeder(split: str):
+  # The documented toy spec: `number` is the feature and the label (the model
+  # learns to name its input), as in the old framework's toy files, which have
+  # no other feature. The bundled data also holds a `label` equal to `number`.
+  number = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}
   return defaults.feeder_config(
     batch_size=10,
     file_patterns=[os.path.join(toy_data_dir(), f"{split}-*")],
-    features_map={"number": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}},
-    labels_map={"label": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}},
+    features_map={"number": dict(number)},
+    labels_map={"number": dict(number)},
   )
 
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+from deephub.cli import flags
 from deephub.cli.commands import Command
 from deephub.errors import UserError
 
@@ -31,32 +32,31 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
   _common_arguments(parser)
   parser.add_argument("--workers", type=int, default=1, metavar="N", help="trial processes on this machine")
-  parser.add_argument(
-    "-p",
-    "--param-expr",
-    nargs=2,
-    action="append",
-    default=[],
-    metavar=("KEY", "VALUE"),
-    help="fix a config value in every trial, as in `deep trainer train` (repeatable; the old "
-    "fixed_model_params.KEY / fixed_train_params.KEY are read as model.KEY / train.KEY)",
+  flags.add_override_arguments(
+    parser,
+    "fix a config value in every trial, as in `deep trainer train` (the old fixed_model_params.KEY / "
+    "fixed_train_params.KEY are read as model.KEY / train.KEY)",
   )
   # Set by `--workers N` on the processes it starts: the worker's index (seed offset), checks done.
   parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
 
 
-def _old_prefix(key: str) -> str:
+def _old_prefix(item):
+  """A `-p`/`-P` item as an Override, the old `fixed_model_params.KEY` read as `model.KEY` (train. alike)."""
+  from deephub.config.overrides import Override
+
+  override = item if isinstance(item, Override) else Override(*item)
   for old, new in (("fixed_model_params.", "model."), ("fixed_train_params.", "train.")):
-    if key.startswith(old):
-      return new + key[len(old) :]
-  return key
+    if override.key.startswith(old):
+      return override._replace(key=new + override.key[len(old) :])
+  return override
 
 
 def _load(args: argparse.Namespace):
   """The checked spec with -p applied, the variant config, the study dir and storage URL."""
   import logging
 
-  from deephub import overrides, variants
+  from deephub.config import overrides, variants
   from deephub.hpt import require_optuna, spec
 
   optuna = require_optuna()
@@ -64,11 +64,11 @@ def _load(args: argparse.Namespace):
     # Optuna logs every study load and trial at INFO; `deep` prints its own line per trial.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
   tune = spec.load(args.tune_file)
-  pairs = [(_old_prefix(key), value) for key, value in getattr(args, "param_expr", [])]
+  pairs = [_old_prefix(item) for item in getattr(args, "param_expr", [])]
   if pairs:
     parsed = variants.load_variant(tune.variant, tune.variants_dir)
     overrides.apply_overrides(parsed, pairs)
-    extra = {key: spec.get_value(parsed, key) for key, _ in pairs}
+    extra = {pair.key: spec.get_value(parsed, pair.key) for pair in pairs}
     tune = spec.load(args.tune_file, extra_fixed=extra)
   config = variants.load_variant(tune.variant, tune.variants_dir)
   spec.check_against(tune, config)
@@ -128,8 +128,8 @@ def _run_workers(args: argparse.Namespace, study_dir: str, url: str, max_trials:
     base += ["-l", args.logging_level]
   base += ["hpt", "run", args.tune_file]
   base += ["--study-dir", study_dir, "--storage", url, "--trials", str(max_trials), "--workers", "1"]
-  for key, value in args.param_expr:
-    base += ["-p", key, value]
+  for item in map(_old_prefix, args.param_expr):
+    base += ["-P" if item.plain else "-p", item.key, item.text]
   children = [subprocess.Popen([*base, "--worker-index", str(i)]) for i in range(args.workers)]
 
   def forward(signum, frame):  # SIGTERM to the parent stops every worker cleanly.

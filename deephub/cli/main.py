@@ -1,11 +1,12 @@
 """`deep`: the Estimator-era Deephub command line on the new engine.
 
-  deep [-l LEVEL] [--logging-stream stdout|stderr] trainer train VARIANT [-p KEY VALUE ...]
+  deep [-l LEVEL] [--logging-stream stdout|stderr] [--banner] trainer train VARIANT [-p KEY VALUE ...]
   deep utils generate-metadata|total-examples|validate PATTERN
   deep hpt run|status TUNE.yaml
   deep preprocessor image|text ...
   deep doctor
   deep --version   (also says whether deephub's native ops load, and from where)
+  python -m deephub ...   (the same as deep ...)
 
 argparse, not absl flags: absl has no subcommands. Only `trainer` commands
 import TensorFlow, and only once they run, so `deep --help` and `deep utils`
@@ -18,9 +19,16 @@ import os
 import sys
 
 import deephub
-from deephub.cli import doctor, hpt_commands, metadata_commands, preprocessor_commands, trainer_commands
+from deephub.cli import (
+  doctor,
+  flags,
+  hpt_commands,
+  metadata_commands,
+  preprocessor_commands,
+  trainer_commands,
+)
 from deephub.cli.commands import add_group
-from deephub.errors import UserError
+from deephub.errors import UserError, print_user_error
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # TF_CPP_MIN_LOG_LEVEL hides C++ messages below: 0 none, 1 INFO, 2 WARNING, 3 ERROR.
@@ -56,10 +64,25 @@ def version_lines() -> list[str]:
   ]
 
 
+def banner() -> str:
+  """The `--banner` line: what is running, and from where (no TensorFlow import)."""
+  where = os.path.dirname(os.path.abspath(deephub.__file__))
+  return f"deephub {deephub.__version__}: Estimator-era Deephub on TensorFlow 2 ({where})"
+
+
 def build_parser() -> argparse.ArgumentParser:
   """The whole `deep` command tree."""
   parser = argparse.ArgumentParser(prog="deep", description="Train Deephub variants and manage their data.")
   parser.add_argument("--version", action=_VersionAction)
+  # The old `deep` took these (click's --banner/--hide-banner); the last one given wins.
+  parser.add_argument(
+    "--banner",
+    dest="banner",
+    action="store_true",
+    default=False,
+    help="print a one-line banner (name, version) on stderr first",
+  )
+  parser.add_argument("--hide-banner", dest="banner", action="store_false", help="no banner (the default)")
   parser.add_argument("-l", "--logging-level", choices=LEVELS, help="log level (default WARNING)")
   parser.add_argument(
     "--logging-stream", choices=("stdout", "stderr"), default="stderr", help="where logs go"
@@ -97,13 +120,14 @@ def configure_logging(level: str | None, stream: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
   """Runs `deep ARGV`; returns the exit code (2 for user errors, as argparse does)."""
-  args = build_parser().parse_args(argv)
+  args = build_parser().parse_args(flags.protect_override_values(sys.argv[1:] if argv is None else argv))
+  if args.banner:
+    print(banner(), file=sys.stderr, flush=True)
   configure_logging(args.logging_level, args.logging_stream)
   try:
     return args.run(args) or 0
   except UserError as error:
-    print(f"deep: error: {' '.join(str(error).split())}", file=sys.stderr)
-    return 2
+    return print_user_error(error)
 
 
 def run() -> None:

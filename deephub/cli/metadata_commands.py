@@ -53,21 +53,29 @@ def _pattern_argument(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("pattern", metavar="PATTERN", help="glob of TFRecord files, quoted")
 
 
+# Skipped files named one per line before the rest are only counted.
+_SKIPPED_SHOWN = 10
+
+
 def _total_examples(args: argparse.Namespace) -> None:
   files = _matching_files(args.pattern)
-  # Files without an up-to-date entry are counted by reading them (native
-  # scan of the headers, files in parallel); the rest from the metadata.
-  unlisted = {path for path, _ in metadata.check_files(files)}
-  listed = [path for path in files if path not in unlisted]
+  # As the old command did: counts come from the metadata only, and a file
+  # without an up-to-date entry is skipped with a warning (no data is read).
+  problems = metadata.check_files(files)
+  skipped = {path for path, _ in problems}
+  listed = [path for path in files if path not in skipped]
   total = sum(metadata.record_counts(listed)) if listed else 0
-  if unlisted:
-    total += sum(metadata.count_records(sorted(unlisted)))
+  for path, problem in problems[:_SKIPPED_SHOWN]:
+    print(f"warning: skipping {path}: {problem}", file=sys.stderr)
+  if problems:
+    more = f" ({len(problems) - _SKIPPED_SHOWN} more not shown)" if len(problems) > _SKIPPED_SHOWN else ""
     print(
-      f"note: counted {len(unlisted)} of {len(files)} files by reading them (no up-to-date metadata); "
-      f"{metadata.fix_command(os.path.dirname(sorted(unlisted)[0]))} makes this instant",
+      f"warning: skipped {len(problems)} of {len(files)} files without up-to-date metadata{more}; "
+      f"run {metadata.fix_command(os.path.dirname(problems[0][0]))} to count them",
       file=sys.stderr,
     )
-  print(total)
+  # The exact line the old command printed: scripts parse it.
+  print(f"Total number of examples: {total}")
 
 
 def _validate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +89,16 @@ def _validate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-  files = _matching_files(args.pattern)
+  direct.enable()
+  files = metadata.list_data_files(args.pattern)
+  missing = metadata.missing_files(args.pattern, files)
+  for path, listed_in in missing:
+    print(f"{path}: missing, but listed in {listed_in}")
+  if not files:
+    if missing:
+      print(f"{len(missing)} files listed in the metadata are missing", file=sys.stderr)
+      return 1
+    _matching_files(args.pattern)  # Raises the no-match error.
   if args.deep:  # Reads every byte: worth a progress bar.
     with file_progress(files) as on_file:
       problems = metadata.check_files(files, deep=True, on_file=on_file)
@@ -89,8 +106,14 @@ def _validate(args: argparse.Namespace) -> int:
     problems = metadata.check_files(files, deep=False)
   for path, problem in problems:
     print(f"{path}: {problem}")
-  if problems:
-    print(f"{len(problems)} of {len(files)} files do not match their metadata", file=sys.stderr)
+  if problems or missing:
+    summary = f"{len(problems)} of {len(files)} files do not match their metadata"
+    if missing:
+      summary += (
+        f"; {len(missing)} files listed in it are missing (lost data: restore them, or delete "
+        "their entries if they were removed on purpose)"
+      )
+    print(summary, file=sys.stderr)
     return 1
   print(f"{len(files)} files match their metadata ({'md5' if args.deep else 'size'} checked)")
   return 0

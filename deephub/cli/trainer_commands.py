@@ -6,35 +6,27 @@ Each reads the variant and the `-p` overrides and then takes the same path as
 
 import argparse
 
+from deephub.cli import flags
 from deephub.cli.commands import Command
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
-  """VARIANT, -d and -p: what every trainer command needs to build a config."""
+  """VARIANT, -d, -p and -P: what every trainer command needs to build a config."""
   parser.add_argument("variant", metavar="VARIANT", help="configs/variants/VARIANT.py, else VARIANT.yaml")
   parser.add_argument(
     "-d", "--variants-dir", metavar="DIR", help="folder of the variant (default: configs/variants)"
   )
-  parser.add_argument(
-    "-p",
-    "--param-expr",
-    nargs=2,
-    action="append",
-    default=[],
-    metavar=("KEY", "VALUE"),
-    help="override a config value by dotted key, e.g. -p train.epochs 3 (repeatable); VALUE is a "
-    "Python/YAML literal, else a string",
-  )
+  flags.add_override_arguments(parser, "override a config value")
 
 
 def resolve_config(args: argparse.Namespace):
-  """Loads the variant and applies -p and the warm-start flags, in that order.
+  """Loads the variant and applies -p/-P and the warm-start flags, in that order.
 
   Returns:
     The locked `ml_collections.ConfigDict` to train.
   """
   # Deferred, like every import a command needs: `deep --help` stays fast.
-  from deephub import overrides, variants
+  from deephub.config import overrides, variants
 
   config = variants.load_variant(args.variant, args.variants_dir)
   overrides.apply_overrides(config, args.param_expr)
@@ -69,8 +61,9 @@ def _train(args: argparse.Namespace) -> int:
   from deephub import launch
   from deephub.cli import gpus
 
+  # Before anything imports TensorFlow (a new model.KEY override imports the model's module).
+  gpus.set_visible_devices(args.gpu_device_id)
   config = resolve_config(args)
-  gpus.set_visible_devices(args.gpu_device_id)  # Before train_variant imports TensorFlow.
   if args.gpu_device_id:
     # CUDA_VISIBLE_DEVICES now holds exactly the chosen GPUs: train on all of them.
     config.runtime.gpus = "all"

@@ -16,7 +16,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from deephub import variants
+from deephub.config import variants
 from deephub.engine import distribute, model_dir_lock, precision, preemption
 from deephub.engine.checkpoint import CheckpointSaver, variable_entry
 from deephub.engine.exporters import Exporters
@@ -28,6 +28,7 @@ from deephub.engine.xla_policy import use_xla
 from deephub.errors import UserError
 from deephub.io import make_feeder, remote
 from deephub.io.distributed import distributed_dataset
+from deephub.io.feeder import Feeder
 from deephub.models import build_model
 from deephub.models.base import check_dense_features
 
@@ -67,6 +68,8 @@ def train_and_evaluate(
   *,
   clock: Callable[[], float] = time.monotonic,
   on_evaluation: EvaluationCallback | None = None,
+  train_feeder: Feeder | None = None,
+  eval_feeder: Feeder | None = None,
 ) -> dict[str, float]:
   """Trains `config` into `config.model.model_dir`, resuming if it holds a checkpoint.
 
@@ -76,6 +79,9 @@ def train_and_evaluate(
     on_evaluation: called on the chief with (step, eval scalars) after each
       evaluation before the last step; returning True stops training there,
       as early stopping does (final checkpoint, exports; no second evaluation).
+    train_feeder / eval_feeder: feeder objects (`deephub.io.feeder.Feeder`)
+      used instead of building `train.train_feeder` / `train.eval_feeder`
+      from the config (`deephub.train_and_evaluate` passes them).
 
   Returns:
     The final evaluation's scalars (`loss` and the model's metrics), or {}
@@ -97,7 +103,7 @@ def train_and_evaluate(
   placement = distribute.make_placement(config.runtime)  # First: it may configure the TF runtime.
   # Before anything is written into model_dir, until the last file is.
   with model_dir_lock.hold(model_dir, chief=placement.is_chief):
-    return _train(config, placement, clock, on_evaluation)
+    return _train(config, placement, clock, on_evaluation, train_feeder, eval_feeder)
 
 
 def _train(
@@ -105,6 +111,8 @@ def _train(
   placement,
   clock: Callable[[], float],
   on_evaluation: EvaluationCallback | None,
+  train_feeder: Feeder | None,
+  eval_feeder: Feeder | None,
 ) -> dict[str, float]:
   """The body of train_and_evaluate, run while the chief holds the model_dir lock."""
   train = config.train
@@ -114,24 +122,32 @@ def _train(
   if placement.is_chief:  # Only the chief writes into model_dir.
     variants.write_resolved_config(config, model_dir)
 
-  train_feeder = make_feeder(train.train_feeder, seed=config.runtime.seed, where="train.train_feeder")
-  eval_feeder = (
-    make_feeder(train.eval_feeder, where="train.eval_feeder") if train.eval_feeder.file_patterns else None
-  )
+  if train_feeder is None:
+    train_feeder = make_feeder(
+      train.train_feeder,
+      seed=config.runtime.seed,
+      where="train.train_feeder",
+      max_index_bytes=config.runtime.max_index_bytes,
+    )
+  if eval_feeder is None and train.eval_feeder.file_patterns:
+    eval_feeder = make_feeder(train.eval_feeder, where="train.eval_feeder")
   if not train_feeder.label_names:
     raise UserError("train.train_feeder.labels_map is empty; training needs at least one label")
-  # Data problems surface here, before any step runs.
-  train_feeder.check_schema("train.train_feeder")
-  if eval_feeder is not None:
-    eval_feeder.check_schema("train.eval_feeder")
-  if train_feeder.skip_corrupt_records:
+  # Data problems surface here, before any step runs. The hooks are optional
+  # (feeder.py): an in-memory or user feeder may have neither.
+  for feeder, where in ((train_feeder, "train.train_feeder"), (eval_feeder, "train.eval_feeder")):
+    if getattr(feeder, "check_schema", None) is not None:
+      feeder.check_schema(where)
+  skip_corrupt = getattr(train_feeder, "skip_corrupt_records", False) and hasattr(train_feeder, "scan")
+  if skip_corrupt:
     corrupt = report_corrupt_files(train_feeder)
   with explained_data_loss(train_feeder, "train.train_feeder"):
     steps_per_epoch = train_feeder.steps_per_epoch()
   if steps_per_epoch == 0:
     raise UserError(
-      f"train.train_feeder yields no batch of {train_feeder.batch_size} examples from "
-      f"{len(train_feeder.files)} file(s); lower batch_size, set drop_remainder False or add data"
+      f"train.train_feeder yields no batch of {train_feeder.batch_size} examples"
+      + (f" from {len(train_feeder.files)} file(s)" if hasattr(train_feeder, "files") else "")
+      + "; lower batch_size, set drop_remainder False or add data"
     )
 
   with placement.strategy.scope():  # Variables are mirrored on every replica.
@@ -197,7 +213,7 @@ def _train(
     ),
     on_evaluation=on_evaluation,
   )
-  if train_feeder.skip_corrupt_records:
+  if skip_corrupt:
     run.train_writer.write_scalars(run.step, corrupt)
   if not latest:
     run.save()  # Like an Estimator: model.ckpt-0, the state to roll back to.

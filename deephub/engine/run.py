@@ -331,7 +331,10 @@ def explained_data_loss(feeder, where: str, on_error: Callable[[], None] | None 
   except tf.errors.DataLossError as error:
     if on_error is not None:
       on_error()
-    raise feeder.explain(error, where) from None
+    explain = getattr(feeder, "explain", None)  # An optional Feeder hook.
+    if explain is None:
+      raise
+    raise explain(error, where) from None
 
 
 def report_corrupt_files(feeder) -> dict[str, float]:
@@ -353,8 +356,8 @@ def report_corrupt_files(feeder) -> dict[str, float]:
         scan.error,
         scan.records,
         scan.skipped_bytes or "unknown",
-        "a GZIP file cannot be read by record offset"
-        if feeder.compression
+        "a compressed file cannot be read by record offset"
+        if getattr(feeder, "compression", "")
         else "the native TFRecord ops that resynchronise are not loaded",
       )
   return {

@@ -20,7 +20,7 @@ from typing import Any
 import ml_collections
 import yaml
 
-from deephub import variants
+from deephub.config import variants
 from deephub.errors import UserError, closest
 
 TYPES = ("REAL", "INTEGER", "CATEGORICAL")

@@ -9,6 +9,7 @@ _LAZY = {
   "FEEDERS": "feeders",
   "make_feeder": "feeders",
   "TFRecordExamplesFeeder": "tfrecord",
+  "MemorySamplesFeeder": "memory",
   "ParquetExamplesFeeder": "parquet",
 }
 

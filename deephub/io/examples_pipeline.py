@@ -20,8 +20,10 @@ runs per element or per batch.
 
 Each pass is a function of (seed, epoch) alone, so a restored iterator
 replays later epochs exactly. The record order of a pass is decided in
-`record_chunks`: a new shuffle mode is one more method there, beside
-`_record_level`.
+`record_chunks`: file order with a buffer shuffle (`_record_level`), or,
+where the format can index its records (TFRecord), any order read by record
+offset (`_indexed_chunks`: `shuffle: 'global'`, and record-exact shards
+across workers).
 """
 
 import dataclasses
@@ -31,7 +33,8 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io import metadata, remote
+from deephub.io import filesystem, global_shuffle, metadata, remote
+from deephub.io.record_index import RecordIndex
 
 # Records per read-and-decode chunk: enough that tf.data's per-element cost
 # is small against the records a chunk carries (a format with big records
@@ -47,20 +50,24 @@ Decode = Callable[[Any], dict[str, tf.Tensor]]
 
 @dataclasses.dataclass(frozen=True)
 class Batching:
-  """The feeder config keys the pipeline reads (see `deephub.defaults.feeder_config`).
+  """The feeder config keys the pipeline reads (see `deephub.config.defaults.feeder_config`).
 
   `seed` is always set: a feeder without one draws it once, so the epochs of
-  a run stay consistent with each other.
+  a run stay consistent with each other. `num_parallel_maps` and `prefetch`
+  are the legacy keys: None leaves the value to tf.data's AUTOTUNE, a number
+  fixes it (`prefetch` 0 turns the final prefetch off).
   """
 
   batch_size: int
-  shuffle: bool
+  shuffle: bool | str  # False, True (buffer) or 'global' (needs a record index).
   shuffle_buffer_size: int
   max_examples: int
   drop_remainder: bool
   num_parallel_reads: int
   deterministic: bool
   seed: int
+  num_parallel_maps: int | None = None
+  prefetch: int | None = None
 
 
 class ExamplesPipeline:
@@ -77,6 +84,7 @@ class ExamplesPipeline:
     feature_names: Sequence[str],
     label_names: Sequence[str],
     decode_chunks: bool,
+    record_index: Callable[[], RecordIndex | None] | None = None,
   ):
     """Holds the format's three steps and the batching options.
 
@@ -92,6 +100,11 @@ class ExamplesPipeline:
       decode_chunks: decode whole chunks, then cut them into batches (every
         decoded value has one fixed shape per example, so decoded chunks
         concatenate); else cut records into batches, then decode each.
+      record_index: the files' record index (built on the first call), or
+        None when they cannot be read by offset now (compressed, no native
+        ops); leave it unset for a format whose records have no offsets.
+        With one, `shuffle: 'global'` and unshuffled passes over several
+        input pipelines read by record (`_indexed_chunks`).
     """
     self.files = list(files)
     self.batching = batching
@@ -101,6 +114,7 @@ class ExamplesPipeline:
     self._feature_names = list(feature_names)
     self._label_names = list(label_names)
     self._decode_chunks = decode_chunks
+    self._record_index = record_index
 
   def dataset(
     self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
@@ -121,7 +135,10 @@ class ExamplesPipeline:
       lambda epoch: self._one_pass(epoch, batch_size, input_context)
     )
     batches = passes.flat_map(one_pass)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    prefetch = self.batching.prefetch
+    if prefetch == 0:  # Off: the consumer waits for each batch.
+      return batches
+    return batches.prefetch(tf.data.AUTOTUNE if prefetch is None else prefetch)
 
   def examples_in_pass(self, records: int) -> int:
     """The examples of a pass over files holding `records`: at most `max_examples` when set."""
@@ -142,7 +159,9 @@ class ExamplesPipeline:
   ) -> tf.data.Dataset:
     """The decoded batches of pass `epoch`; the last may be short unless drop_remainder."""
     chunks = self.record_chunks(epoch, input_context)
-    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": self.batching.deterministic}
+    maps = self.batching.num_parallel_maps
+    calls = tf.data.AUTOTUNE if maps is None else maps
+    parallel = {"num_parallel_calls": calls, "deterministic": self.batching.deterministic}
     drop_remainder = self.batching.drop_remainder
     if self._decode_chunks:
       # Slicing decoded tensors into batches is cheaper than decoding each
@@ -157,9 +176,13 @@ class ExamplesPipeline:
   ) -> tf.data.Dataset:
     """Pass `epoch` as chunks of records, in order: this input pipeline's share of them.
 
-    The files are interleaved in whole chunks. Shuffling, `max_examples` and
-    keeping every n-th record need single records (`_record_level`).
+    Read by record index when `_indexed_chunks` can; else the files are
+    interleaved in whole chunks. Shuffling, `max_examples` and keeping every
+    n-th record then need single records (`_record_level`).
     """
+    indexed = self._indexed_chunks(epoch, input_context)
+    if indexed is not None:
+      return indexed
     chunk = self._chunk_records()
     pipelines = input_context.num_input_pipelines if input_context else 1
     # Whole files per pipeline read the least; with fewer files than
@@ -203,6 +226,38 @@ class ExamplesPipeline:
       records = records.shuffle(self.batching.shuffle_buffer_size, seed=seed)
     return records.batch(chunk)
 
+  def _indexed_chunks(
+    self, epoch: tf.Tensor | int, input_context: tf.distribute.InputContext | None
+  ) -> tf.data.Dataset | None:
+    """Pass `epoch` read by record index (`deephub.io.global_shuffle`), or None to read file by file.
+
+    `shuffle: 'global'` always reads by index: a full permutation of every
+    record per epoch. Unshuffled passes over several input pipelines do too
+    when the records can be indexed: each pipeline then reads every n-th
+    record of the pass, so all get the same number of batches whatever the
+    file sizes. A buffer shuffle, and formats or files without an index,
+    keep the whole-file (or every n-th record) shards of `record_chunks`.
+    """
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    shuffle = self.batching.shuffle
+    by_record = shuffle == "global" or (pipelines > 1 and not shuffle)
+    index = self._record_index() if self._record_index is not None and by_record else None
+    if index is None:
+      return None
+    total = index.num_records
+    max_examples = self.batching.max_examples
+    return global_shuffle.epoch_chunks(
+      index,
+      epoch,
+      seed=self.batching.seed,
+      shuffle=shuffle == "global",
+      num_examples=min(total, max_examples) if max_examples >= 0 else total,
+      pipelines=pipelines,
+      pipeline_id=input_context.input_pipeline_id if input_context else 0,
+      drop_remainder=self.batching.drop_remainder,
+      deterministic=self.batching.deterministic,
+    )
+
   def _parse(self, batch: Any) -> dict[str, tf.Tensor] | tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     decoded = self._decode(batch)
     features = {name: decoded[name] for name in self._feature_names}
@@ -237,7 +292,11 @@ def list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
   files, sizes = [], []
   for pattern in patterns:
     remote.ensure_filesystem(pattern, where="file pattern")
-    matched = [path for path in tf.io.gfile.glob(pattern) if not path.endswith(metadata.METADATA_FILENAME)]
+    if filesystem.is_recursive(pattern):  # `**` matches folders at any depth; keep the files.
+      found = [path for path in filesystem.glob(pattern) if not tf.io.gfile.isdir(path)]
+    else:
+      found = tf.io.gfile.glob(pattern)
+    matched = [path for path in found if not metadata.is_metadata_path(path)]
     if not matched:
       raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
     for path in sorted(matched):
@@ -249,11 +308,22 @@ def list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
   return files, sizes
 
 
-def check_feeder_keys(*, file_patterns: Sequence[str], batch_size: int, features_map: Mapping) -> None:
+def check_feeder_keys(
+  *,
+  file_patterns: Sequence[str],
+  batch_size: int,
+  features_map: Mapping,
+  shuffle: bool | str,
+  max_examples: int,
+  num_parallel_maps: int | None,
+  prefetch: int | None,
+) -> None:
   """The checks every file-backed feeder makes first.
 
   Raises:
-    UserError: no file pattern, a batch_size below 1, or an empty features_map.
+    UserError: no file pattern, a batch_size below 1 or above a positive
+      max_examples, an empty features_map, an unknown shuffle, or a
+      num_parallel_maps / prefetch that is no count.
   """
   if not file_patterns:
     raise UserError("feeder file_patterns is empty; set it to a list of TFRecord globs")
@@ -261,3 +331,21 @@ def check_feeder_keys(*, file_patterns: Sequence[str], batch_size: int, features
     raise UserError(f"feeder batch_size is {batch_size}; set it to 1 or more")
   if not features_map:
     raise UserError("feeder features_map is empty; name at least one feature")
+  if not (isinstance(shuffle, bool) or shuffle == "global"):
+    raise UserError(f"feeder shuffle is {shuffle!r}; use False, True (a buffer shuffle) or 'global'")
+  if num_parallel_maps is not None and (not _is_count(num_parallel_maps) or num_parallel_maps < 1):
+    raise UserError(
+      f"feeder num_parallel_maps is {num_parallel_maps!r}; set it to 1 or more, or None (AUTOTUNE)"
+    )
+  if prefetch is not None and (not _is_count(prefetch) or prefetch < 0):
+    raise UserError(f"feeder prefetch is {prefetch!r}; set it to 0 (off), more, or None (AUTOTUNE)")
+  if 0 < max_examples < batch_size:
+    raise UserError(
+      f"feeder batch_size {batch_size} exceeds max_examples {max_examples}; "
+      "lower batch_size, or raise max_examples (-1 uses all examples)"
+    )
+
+
+def _is_count(value: Any) -> bool:
+  """An int that is no bool (True is an int to Python, not a count)."""
+  return isinstance(value, int) and not isinstance(value, bool)

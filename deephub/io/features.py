@@ -1,7 +1,10 @@
 """Turns a legacy `features_map` config into `tf.io` parsing specs and batch decoders.
 
-Entry types:
-  FixedLenFeature          {shape, dtype}: one fixed-shape value per example.
+Entry types, named by `type` or (the later legacy spelling) `class_type`:
+  FixedLenFeature          {shape, dtype, default_value}: one fixed-shape
+                           value per example; an example without the
+                           feature gets `default_value` (a scalar fills the
+                           shape), and without one it is an error.
   VarLenFeature            {dtype}: a SparseTensor per batch.
   FixedLenSequenceFeature  {shape, dtype, default_value}: a variable number of
                            `shape`-shaped items, padded per batch with
@@ -9,6 +12,10 @@ Entry types:
   ImageFeature             {decode_format, channels, resize_height,
                            resize_width, enforced_dtype, standard_scaling}:
                            encoded image bytes decoded inside the batch parse.
+
+An entry may also be a `tf.io.FixedLenFeature`, `VarLenFeature` or
+`FixedLenSequenceFeature` object, as the old framework's Python users passed
+them; `entry_config` turns it into the config form above.
 
 Images are decoded by `tf.map_fn` over the batch of strings, a graph loop
 of C++ kernels (no Python per image). Without `resize_height` /
@@ -20,6 +27,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from deephub.errors import UserError
@@ -31,6 +39,33 @@ _IMAGE_DTYPES = {"uint8": tf.uint8, "float32": tf.float32}
 _IMAGE_KEYS = (
   "type", "decode_format", "channels", "resize_height", "resize_width", "enforced_dtype", "standard_scaling",
 )  # fmt: skip
+
+
+def entry_config(entry: Any, *, where: str) -> dict[str, Any]:
+  """A features_map entry as a config dict: mappings as they are, `tf.io` feature objects converted.
+
+  Raises:
+    UserError: the entry is neither a mapping nor one of the three `tf.io` feature classes.
+  """
+  if isinstance(entry, Mapping) or hasattr(entry, "to_dict"):
+    return dict(entry)
+  if isinstance(entry, tf.io.FixedLenFeature | tf.io.FixedLenSequenceFeature):
+    dtype = tf.as_dtype(entry.dtype).name
+    config = {"type": type(entry).__name__, "shape": list(entry.shape), "dtype": dtype}
+    if entry.default_value is not None:
+      config["default_value"] = entry.default_value
+    return config
+  if isinstance(entry, tf.io.VarLenFeature):
+    return {"type": "VarLenFeature", "dtype": tf.as_dtype(entry.dtype).name}
+  raise UserError(
+    f"{where} is a {type(entry).__name__}; give a mapping {{type, shape, dtype}} or a "
+    "tf.io.FixedLenFeature, VarLenFeature or FixedLenSequenceFeature"
+  )
+
+
+def feature_configs(features_map: Mapping[str, Any], *, where: str) -> dict[str, dict[str, Any]]:
+  """`{name: entry_config(entry)}` for a whole features_map / labels_map."""
+  return {name: entry_config(entry, where=f"{where}.{name}") for name, entry in features_map.items()}
 
 
 def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -> dict:
@@ -45,10 +80,8 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
   """
   spec = {}
   for name, entry in features_map.items():
-    entry = dict(entry)
-    kind = entry.get("type", "FixedLenFeature")
-    if kind not in _TYPES:
-      raise UserError(f"{where}.{name}.type is {kind!r}; use one of {', '.join(_TYPES)}")
+    entry = entry_config(entry, where=f"{where}.{name}")
+    kind = feature_type(entry, where=f"{where}.{name}")
     if kind == "ImageFeature":
       _image_options(entry, where=f"{where}.{name}")
       spec[name] = tf.io.FixedLenFeature([], tf.string)  # The encoded bytes.
@@ -66,7 +99,8 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
         shape, _DTYPES[dtype], allow_missing=True, default_value=entry.get("default_value")
       )
     else:
-      spec[name] = tf.io.FixedLenFeature(shape, _DTYPES[dtype])
+      default = _fixed_default(entry.get("default_value"), shape, dtype, where=f"{where}.{name}")
+      spec[name] = tf.io.FixedLenFeature(shape, _DTYPES[dtype], default_value=default)
   return spec
 
 
@@ -128,18 +162,30 @@ class ExampleSpec:
     return math.prod(spec.shape)
 
 
-def example_spec(
-  features_map: Mapping[str, Mapping[str, Any]], labels_map: Mapping[str, Mapping[str, Any]] | None
-) -> ExampleSpec:
-  """Reads a feeder's maps (see `parsing_spec` and `decoders`).
+def example_spec(features_map: Mapping[str, Any], labels_map: Mapping[str, Any] | None) -> ExampleSpec:
+  """Reads a feeder's maps (see `parsing_spec` and `decoders`): the one reading of both.
+
+  Entries may be config mappings or `tf.io` feature objects (`entry_config`).
+  A name may be both a feature and a label (the toy reads `number` as both),
+  parsed once; it must then be read the same way in both maps.
 
   Raises:
-    UserError: an entry names an unknown type, dtype or image option.
+    UserError: an entry names an unknown type, dtype or image option, is
+      neither a mapping nor a `tf.io` feature, or a name in both maps is
+      read differently in each.
   """
-  labels_map = labels_map or {}
+  # tf.io feature objects (the old Python API) become config entries once, here.
+  features_map = feature_configs(features_map, where="features_map")
+  labels_map = feature_configs(labels_map or {}, where="labels_map")
   # Specs first: they check every entry and name its config key in errors.
   features = parsing_spec(features_map, where="features_map")
   labels = parsing_spec(labels_map, where="labels_map")
+  for name in features.keys() & labels.keys():
+    if features[name] != labels[name]:
+      raise UserError(
+        f"features_map.{name} and labels_map.{name} read the same feature differently "
+        f"({features[name]} vs {labels[name]}); make the two entries equal"
+      )
   feature_decoders, label_decoders = decoders(features_map), decoders(labels_map)
   images = {("features_map", name) for name in feature_decoders}
   images |= {("labels_map", name) for name in label_decoders}
@@ -151,18 +197,50 @@ def example_spec(
   )
 
 
+def feature_type(entry: Mapping[str, Any], *, where: str) -> str:
+  """The entry's type: `type`, or `class_type` as the framework's later YAML files named it.
+
+  Raises:
+    UserError: an unknown type, or `type` and `class_type` naming different ones.
+  """
+  kind = entry.get("type")
+  class_type = entry.get("class_type")
+  if kind is not None and class_type is not None and kind != class_type:
+    raise UserError(f"{where} sets type {kind!r} and class_type {class_type!r}; keep one of them")
+  kind = kind if kind is not None else class_type if class_type is not None else "FixedLenFeature"
+  if kind not in _TYPES:
+    key = "type" if entry.get("type") is not None else "class_type"
+    raise UserError(f"{where}.{key} is {kind!r}; use one of {', '.join(_TYPES)}")
+  return kind
+
+
+def _fixed_default(value: Any, shape: list, dtype: str, *, where: str) -> Any:
+  """A FixedLenFeature's default_value, a scalar broadcast to `shape` (None: the feature is required)."""
+  if value is None:
+    return None
+  values = np.asarray(value, dtype=_DTYPES[dtype].as_numpy_dtype if dtype != "string" else object)
+  if values.ndim == 0:
+    return np.full(shape, values.item(), dtype=values.dtype).tolist()
+  if values.size != math.prod(shape):
+    raise UserError(
+      f"{where}.default_value has {values.size} values but shape {shape} needs {math.prod(shape)}; "
+      "give one value (it fills the shape) or exactly that many"
+    )
+  return values.reshape(shape).tolist()
+
+
 def decoders(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, Callable[[tf.Tensor], tf.Tensor]]:
   """Returns `{name: batch_decoder}` for the entries that need decoding after parsing (images)."""
   return {
-    name: _image_decoder(**_image_options(dict(entry), where=name))
+    name: _image_decoder(**_image_options(entry_config(entry, where=name), where=name))
     for name, entry in features_map.items()
-    if dict(entry).get("type") == "ImageFeature"
+    if feature_type(entry_config(entry, where=name), where=name) == "ImageFeature"
   }
 
 
 def _image_options(entry: dict, *, where: str) -> dict:
   """Checks an ImageFeature entry; returns its options with the legacy defaults filled in."""
-  unknown = sorted(set(entry) - set(_IMAGE_KEYS))
+  unknown = sorted(set(entry) - set(_IMAGE_KEYS) - {"class_type"})
   if unknown:
     raise UserError(f"{where} has unknown ImageFeature keys {unknown}; use {', '.join(_IMAGE_KEYS[1:])}")
   options = {

@@ -5,11 +5,15 @@ Local paths use the standard library. A path with a scheme (`s3://`,
 schemes core TensorFlow lacks, tensorflow-io) only then.
 """
 
+import fnmatch
 import glob as local_glob
 import os
 from typing import IO
 
 from deephub.io.tfrecord_format import is_remote
+
+# A pattern component that matches any number of folders (pathlib's and the old feeders' `**`).
+RECURSIVE = "**"
 
 
 def _gfile(path: str):
@@ -40,7 +44,38 @@ def getsize(path: str) -> int:
 
 
 def glob(pattern: str) -> list[str]:
-  return _gfile(pattern).glob(pattern) if is_remote(pattern) else local_glob.glob(pattern)
+  """Paths matching `pattern`; a `**` component matches zero or more folders (old feeders' globs)."""
+  if is_remote(pattern):
+    return _recursive_remote_glob(pattern) if is_recursive(pattern) else _gfile(pattern).glob(pattern)
+  return local_glob.glob(pattern, recursive=True)
+
+
+def is_recursive(pattern: str) -> bool:
+  return RECURSIVE in pattern.split("/")
+
+
+def _recursive_remote_glob(pattern: str) -> list[str]:
+  """`**` for gs://, s3://...: tf.io.gfile.glob has no recursive form, so walk from the fixed prefix."""
+  gfile = _gfile(pattern)
+  parts = pattern.split("/")
+  fixed = next(i for i, part in enumerate(parts) if local_glob.has_magic(part))
+  base = "/".join(parts[:fixed])
+  found = []
+  for folder, _, names in gfile.walk(base):
+    for name in names:
+      path = f"{folder.rstrip('/')}/{name}"
+      if matches(path[len(base) + 1 :].split("/"), parts[fixed:]):
+        found.append(path)
+  return found
+
+
+def matches(parts: list[str], patterns: list[str]) -> bool:
+  """Whether path components `parts` match glob components `patterns` (`**` spans any number of folders)."""
+  if not patterns:
+    return not parts
+  if patterns[0] == RECURSIVE:
+    return any(matches(parts[i:], patterns[1:]) for i in range(len(parts) + 1))
+  return bool(parts) and fnmatch.fnmatchcase(parts[0], patterns[0]) and matches(parts[1:], patterns[1:])
 
 
 def replace(source: str, target: str) -> None:

@@ -20,7 +20,7 @@ Columns = dict[str, np.ndarray]
 
 
 class MemorySamplesFeeder:
-  """Feeds arrays held in memory, with the same interface as TFRecordExamplesFeeder."""
+  """Feeds arrays held in memory; implements `deephub.io.feeder.Feeder`, so the engine trains from it."""
 
   def __init__(
     self,
@@ -83,8 +83,9 @@ class MemorySamplesFeeder:
     Args:
       epochs: passes over the examples; None repeats forever.
       input_context: given by `strategy.distribute_datasets_from_function`:
-        this pipeline keeps every n-th example, in per-replica batches of
-        `batch_size / replicas` (`batch_size` is the global batch).
+        this pipeline keeps every n-th example (n input pipelines) in
+        per-replica batches of `batch_size / replicas`, as `batch_size` is
+        the global batch.
 
     Raises:
       UserError: `batch_size` does not split evenly across the replicas.
@@ -93,6 +94,7 @@ class MemorySamplesFeeder:
     data = self.x if self.y is None else (self.x, self.y)
     examples = tf.data.Dataset.from_tensor_slices(data)
     if input_context is not None and input_context.num_input_pipelines > 1:
+      # Sharded before shuffling, so the pipelines' shares stay disjoint in every pass.
       examples = examples.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if self.shuffle:
       examples = examples.shuffle(max(1, self._num_examples), seed=self.seed)
@@ -110,6 +112,10 @@ class MemorySamplesFeeder:
     """Batches in one pass."""
     n = self._num_examples if num_examples is None else num_examples
     return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+
+  def total_steps(self, epochs: int) -> int:
+    """Batches in `epochs` passes: `epochs * steps_per_epoch()`, as batches never span two passes."""
+    return epochs * self.steps_per_epoch()
 
   def __repr__(self) -> str:
     return (

@@ -13,9 +13,9 @@ reachable here too); this module scans files to make entries and compares
 entries with files. Generating reads each file once, files in
 parallel. Uncompressed files go through the native scan op
 (`deephub.ops.tfrecord.tfrecord_scan`: records, data CRCs and md5 in one C++
-pass at disk speed); GZIP files, and every file when the native ops are
-unavailable, through the pure-Python scan here, where the same chunks feed the
-md5 and the record counter (and, for GZIP files, the decompressor). Fewer than
+pass at disk speed); GZIP and ZLIB files, and every file when the native ops
+are unavailable, through the pure-Python scan here, where the same chunks feed
+the md5 and the record counter (and, for compressed files, the decompressor). Fewer than
 12 bytes after the last record are not a record: like `tf.data`, the scan
 counts the records before them and reports the tail as a warning.
 
@@ -27,6 +27,8 @@ do remote paths (`s3://`, `gs://`, through `tf.io.gfile`, see
 
 import concurrent.futures
 import dataclasses
+import fnmatch
+import glob as local_glob
 import hashlib
 import logging
 import os
@@ -36,21 +38,28 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from deephub.errors import UserError
-from deephub.io import filesystem
+from deephub.io import filesystem, tfrecord_format
 from deephub.io.metadata_entries import (
-  METADATA_FILENAME,
+  INDEX_DIRNAME,  # noqa: F401 - callers reach it as metadata.INDEX_DIRNAME.
+  METADATA_FILENAME,  # noqa: F401 - callers reach it as metadata.METADATA_FILENAME.
   FileEntry,
   bad_entries,
   fix_command,
   impossible_count,  # noqa: F401 - callers reach it as metadata.impossible_count.
+  is_metadata_path,
   metadata_path,
-  read_entries,  # noqa: F401 - callers reach it as metadata.read_entries.
+  read_entries,
   read_metadata,
   sniff_compression,
   write_metadata,
 )
 from deephub.io.tfrecord_format import FOOTER_BYTES, HEADER_BYTES, check_compression
 
+# tf.data's compression types (`deephub.io.tfrecord_format`): GZIP is a gzip
+# stream, ZLIB a zlib-wrapped deflate stream.
+COMPRESSIONS = tfrecord_format.COMPRESSIONS
+# zlib's `wbits` for each compressed type: 16 + 15 expects the gzip wrapper, 15 the zlib one.
+_WBITS = {"GZIP": 31, "ZLIB": 15}
 _CHUNK_BYTES = 1 << 20
 
 
@@ -63,7 +72,7 @@ def scan_file(path: str, compression: str = "") -> FileEntry:
 
   Args:
     path: a TFRecord file.
-    compression: '' or 'GZIP' (the md5 and size are of the file as stored).
+    compression: '', 'GZIP' or 'ZLIB' (the md5 and size are of the file as stored).
 
   Raises:
     UnreadableFileError: the file cannot be opened or decompressed, ends
@@ -159,19 +168,20 @@ def _python_scan(path: str, compression: str) -> _Scanned:
         yield chunk
 
   try:
-    chunks = _gunzip(raw_chunks()) if compression == "GZIP" else raw_chunks()
+    chunks = _inflate(raw_chunks(), compression) if compression else raw_chunks()
     records, trailing = _count_records(chunks)
   except OSError as error:
     raise UnreadableFileError(error.strerror or str(error)) from None
   except zlib.error as error:
-    raise UnreadableFileError(f"not a GZIP file ({error})") from None
+    raise UnreadableFileError(f"not a {compression} file ({error})") from None
   entry = FileEntry(total_records=records, file_size=size, md5_hash=md5.hexdigest())
   return _Scanned(entry, trailing)
 
 
-def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-  """Decompresses a stream of one or more concatenated gzip members."""
-  decompressor = zlib.decompressobj(wbits=31)
+def _inflate(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
+  """Decompresses a stream of one or more concatenated GZIP or ZLIB members."""
+  wbits = _WBITS[compression]
+  decompressor = zlib.decompressobj(wbits=wbits)
   inside_member = False
   for chunk in chunks:
     while chunk:
@@ -180,9 +190,9 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
       chunk = b""
       if decompressor.eof:
         chunk, inside_member = decompressor.unused_data, False
-        decompressor = zlib.decompressobj(wbits=31)
+        decompressor = zlib.decompressobj(wbits=wbits)
   if inside_member:
-    raise zlib.error("the GZIP stream ends early (truncated file)")
+    raise zlib.error(f"the {compression} stream ends early (truncated file)")
 
 
 def _count_records(chunks: Iterable[bytes]) -> tuple[int, int]:
@@ -215,11 +225,37 @@ def _count_records(chunks: Iterable[bytes]) -> tuple[int, int]:
 def list_data_files(pattern: str) -> list[str]:
   """Files matching the glob, sorted, without the metadata files themselves."""
   return sorted(
-    path
-    for path in filesystem.glob(pattern)
-    if filesystem.isfile(path)
-    and os.path.basename(path) not in (METADATA_FILENAME, METADATA_FILENAME + ".tmp")
+    path for path in filesystem.glob(pattern) if filesystem.isfile(path) and not is_metadata_path(path)
   )
+
+
+def missing_files(pattern: str, files: Sequence[str]) -> list[tuple[str, str]]:
+  """`(path, metadata file)` for each file an entry lists, matching `pattern`, that is gone.
+
+  A deleted shard is lost data that no glob finds; its folder's metadata
+  still names it. The folders looked in are those of `files` (the files the
+  pattern matched) and the pattern's own folder when it has no wildcard.
+
+  Raises:
+    UserError: a folder's metadata file is not valid JSON of version 1.
+  """
+  remote = filesystem.is_remote(pattern)
+  full_pattern = pattern if remote else os.path.abspath(pattern)
+  folders = {filesystem.folder_of(path) for path in files}
+  parent = full_pattern.rsplit("/", 1)[0] if remote else os.path.dirname(full_pattern)
+  if not local_glob.has_magic(parent):
+    folders.add(parent)
+  present = set(files)
+  missing = []
+  for folder in sorted(folders):
+    entries, bad = read_entries(folder)
+    for name in sorted({*entries, *bad}):
+      path = filesystem.join(folder, name)
+      if path in present or not fnmatch.fnmatchcase(path, full_pattern):
+        continue
+      if not filesystem.isfile(path):
+        missing.append((path, metadata_path(folder)))
+  return missing
 
 
 @dataclasses.dataclass
@@ -252,7 +288,7 @@ def generate(
 
   Args:
     files: TFRecord paths (see `list_data_files`).
-    compression: '' or 'GZIP'.
+    compression: '', 'GZIP' or 'ZLIB'.
     force: rescan files that already have an entry of the right size.
     on_file: called as `on_file(path, outcome)` after each file, in order,
       outcome one of 'scanned', 'kept', 'unreadable: <reason>' (for progress output).
@@ -380,7 +416,7 @@ def _deep_check(path_and_entry: tuple[str, FileEntry]) -> str | None:
   An uncompressed file gets one native scan when the ops are at hand without
   importing TensorFlow for it (`deep utils` through ctypes, or a process that
   has TensorFlow already): records, data CRCs and md5 against the entry.
-  Otherwise, and for GZIP files, the md5 alone: hashlib releases the GIL, so
+  Otherwise, and for GZIP and ZLIB files, the md5 alone: hashlib releases the GIL, so
   threads hash files at disk speed, where the pure-Python record walk would
   not keep up.
   """
@@ -419,7 +455,8 @@ def _records_or_error(path: str, records: int, corrupt_bytes: int) -> int:
   if corrupt_bytes and not records:
     raise UserError(
       f"cannot read {path} as an uncompressed TFRecord file: no record in its {corrupt_bytes} bytes; "
-      f"if it is GZIP, write its metadata with {fix_command(filesystem.folder_of(path), 'GZIP')}"
+      "if it is compressed, write its metadata with "
+      f"{fix_command(filesystem.folder_of(path), sniff_compression(path) or 'GZIP')}"
     )
   return records
 
@@ -428,7 +465,7 @@ def count_records(files: Sequence[str], *, compression: str = "") -> list[int]:
   """Each file's record count by reading it, files in parallel (for files without metadata).
 
   Uncompressed files go through the native scan reading headers only (no
-  data CRC, no md5); damaged ranges are not counted. GZIP files, or all
+  data CRC, no md5); damaged ranges are not counted. GZIP and ZLIB files, or all
   files without the native ops, through the pure-Python framing walk.
 
   Raises:

@@ -14,6 +14,7 @@ files to fill entries, and comparing entries with files, is
 import dataclasses
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -22,13 +23,17 @@ from deephub.io import filesystem
 from deephub.io.tfrecord_format import RECORD_OVERHEAD_BYTES
 
 METADATA_FILENAME = "_tfrecord_metadata.json"
+# Beside it, the record indexes of `shuffle: 'global'` (deephub.io.record_index).
+INDEX_DIRNAME = "_tfrecord_index"
 VERSION = 1
 # Every record takes at least its framing, so a file of N bytes holds at most
 # N / 16 records...
 _MIN_RECORD_BYTES = RECORD_OVERHEAD_BYTES
-# ...and a GZIP file at most 1032 times that: deflate's largest expansion.
+# ...and a GZIP or ZLIB file at most 1032 times that: deflate's largest expansion.
 _GZIP_MAX_EXPANSION = 1032
 _GZIP_MAGIC = b"\x1f\x8b"
+# Bytes read to tell a ZLIB file from an uncompressed one.
+_SNIFF_BYTES = 4096
 # File systems report sizes as int64; a larger file_size is no file's.
 _MAX_FILE_BYTES = 2**63 - 1
 _ENTRY_KEYS = ("total_records", "file_size", "md5_hash")
@@ -145,15 +150,35 @@ def _shown(value: Any, limit: int = 40) -> str:
 
 
 def sniff_compression(path: str) -> str:
-  """'GZIP' when the file starts with the gzip magic bytes, else ''."""
+  """'GZIP' or 'ZLIB' from the file's first bytes, else ''.
+
+  A zlib stream has no magic: its 2-byte header is a checksum a record length
+  can pass, so the first bytes must also inflate. An uncompressed record's
+  length is followed by zero bytes, which no deflate stream starts with
+  (a stored block whose length check fails).
+  """
   with filesystem.open_file(path, "rb") as f:
-    return "GZIP" if f.read(2) == _GZIP_MAGIC else ""
+    head = f.read(_SNIFF_BYTES)
+  if head[:2] == _GZIP_MAGIC:
+    return "GZIP"
+  if (
+    len(head) >= 2
+    and head[0] & 0x0F == 8
+    and not head[1] & 0x20
+    and int.from_bytes(head[:2], "big") % 31 == 0
+  ):
+    try:
+      zlib.decompressobj(wbits=15).decompress(head)
+      return "ZLIB"
+    except zlib.error:
+      pass
+  return ""
 
 
 def _count_problem(folder: str, name: str, entry: FileEntry) -> str:
   """`impossible_count` for the file's own compression, read from its first bytes only when it matters.
 
-  A count that fits an uncompressed file fits a GZIP one too, so most
+  A count that fits an uncompressed file fits a compressed one too, so most
   entries need no file opened.
   """
   if not impossible_count(entry, ""):
@@ -161,7 +186,7 @@ def _count_problem(folder: str, name: str, entry: FileEntry) -> str:
   try:
     compression = sniff_compression(filesystem.join(folder, name))
   except OSError:
-    compression = "GZIP"  # No file to read: hold the entry to the looser bound.
+    compression = "GZIP"  # No file to read: hold the entry to the looser (compressed) bound.
   return impossible_count(entry, compression)
 
 
@@ -169,17 +194,17 @@ def impossible_count(entry: FileEntry, compression: str) -> str:
   """Why `entry.total_records` cannot be the count of its file, or '' when it can be.
 
   A record takes at least 16 bytes of framing, so a count above
-  `file_size / 16` (x1032 for GZIP, deflate's largest expansion) is a
+  `file_size / 16` (x1032 for GZIP and ZLIB, deflate's largest expansion) is a
   made-up number, and a non-empty uncompressed file holds a record.
   """
   limit = entry.file_size // _MIN_RECORD_BYTES
-  if compression == "GZIP":
+  if compression:
     limit = entry.file_size * _GZIP_MAX_EXPANSION // _MIN_RECORD_BYTES
   elif entry.file_size and not entry.total_records:
     return f"is 0, but a non-empty uncompressed file of {entry.file_size} bytes holds a record"
   if entry.total_records > limit:
     return (
-      f"is {_shown(entry.total_records)}, more than a{' GZIP' if compression else ''} file of "
+      f"is {_shown(entry.total_records)}, more than a{' ' + compression if compression else ''} file of "
       f"{entry.file_size} bytes can hold ({limit}; a record takes {_MIN_RECORD_BYTES} bytes or more)"
     )
   return ""
@@ -211,6 +236,12 @@ def write_metadata(folder: str, entries: dict[str, FileEntry]) -> None:
 
 def fix_command(folder: str, compression: str = "", *, force: bool = False) -> str:
   """The `deep` command that (re)generates the metadata of `folder` (rescanning all with `force`)."""
-  option = " --compression_type GZIP" if compression == "GZIP" else ""
+  option = f" --compression_type {compression}" if compression else ""
   option += " --force" if force else ""
   return f"`deep utils generate-metadata '{filesystem.join(folder, '*')}'{option}`"
+
+
+def is_metadata_path(path: str) -> bool:
+  """Whether a glob's match is metadata, not data: the JSON, its temp file, the record-index folder."""
+  name = path.rstrip("/").rsplit("/", 1)[-1]
+  return name in (METADATA_FILENAME, METADATA_FILENAME + ".tmp", INDEX_DIRNAME)

@@ -1,6 +1,6 @@
 """ParquetExamplesFeeder: Parquet columns to batched feature dicts, through tensorflow-io.
 
-The config is the TFRecord feeder's (`deephub.defaults.feeder_config` with
+The config is the TFRecord feeder's (`deephub.config.defaults.feeder_config` with
 `type = 'ParquetExamplesFeeder'`): `features_map` / `labels_map` name
 columns, and each entry's `dtype` is what the model receives, cast in the
 graph from the column's Parquet type (int32 -> int64, double -> float32, ...).
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.errors import UserError
-from deephub.io import remote
+from deephub.io import global_shuffle, remote
 from deephub.io.examples_pipeline import (
   CHUNK_RECORDS,
   Batching,
@@ -58,12 +58,14 @@ class ParquetExamplesFeeder:
     batch_size: int,
     features_map: Mapping[str, Any],
     labels_map: Mapping[str, Any] | None = None,
-    shuffle: bool = _DEFAULT.shuffle,
+    shuffle: bool | str = _DEFAULT.shuffle,
     shuffle_buffer_size: int = _DEFAULT.shuffle_buffer_size,
     max_examples: int = _DEFAULT.max_examples,
     drop_remainder: bool = _DEFAULT.drop_remainder,
     compression: str = _DEFAULT.compression,
     num_parallel_reads: int = _DEFAULT.num_parallel_reads,
+    num_parallel_maps: int | None = _DEFAULT.num_parallel_maps,
+    prefetch: int | None = _DEFAULT.prefetch,
     skip_corrupt_records: bool = _DEFAULT.skip_corrupt_records,
     deterministic: bool = _DEFAULT.deterministic,
     auto_generate_meta: bool = _DEFAULT.auto_generate_meta,
@@ -72,8 +74,9 @@ class ParquetExamplesFeeder:
   ):
     """Loads tensorflow-io, lists the files and checks every file's columns.
 
-    Args mirror the feeder config keys (see `deephub.defaults.feeder_config`),
+    Args mirror the feeder config keys (see `deephub.config.defaults.feeder_config`),
     as for TFRecordExamplesFeeder, except:
+      shuffle: False or True: rows have no record offsets, so no 'global'.
       features_map: `{column: {type: FixedLenFeature, shape: [], dtype}}`.
       compression: must be '': Parquet compresses inside the file.
       skip_corrupt_records: must be False (TFRecord files only).
@@ -81,7 +84,8 @@ class ParquetExamplesFeeder:
 
     Raises:
       UserError: tensorflow-io unavailable, a pattern matching nothing, a
-        column missing from a file or of a type the dtype cannot take.
+        column missing from a file or of a type the dtype cannot take, or
+        shuffle 'global'.
     """
     del type, auto_generate_meta
     if compression:
@@ -90,10 +94,22 @@ class ParquetExamplesFeeder:
       )
     if skip_corrupt_records:
       raise UserError("feeder skip_corrupt_records applies to TFRecord files only; set it False for Parquet")
+    if shuffle == "global":  # Rows are not TFRecord records: this raises, naming shuffle True.
+      global_shuffle.check_usable(
+        feeder=self.__class__.__name__, addressable=False, compression="", records=None, max_index_bytes=0
+      )
     remote.load_tensorflow_io(needed_for="feeder type 'ParquetExamplesFeeder'")
     if isinstance(file_patterns, str):
       file_patterns = [file_patterns]
-    check_feeder_keys(file_patterns=file_patterns, batch_size=batch_size, features_map=features_map)
+    check_feeder_keys(
+      file_patterns=file_patterns,
+      batch_size=batch_size,
+      features_map=features_map,
+      shuffle=shuffle,
+      max_examples=max_examples,
+      num_parallel_maps=num_parallel_maps,
+      prefetch=prefetch,
+    )
     self.files, _ = list_files(file_patterns)
     self.batch_size = batch_size
     self.shuffle = shuffle
@@ -104,6 +120,8 @@ class ParquetExamplesFeeder:
     self.compression = ""
     self.skip_corrupt_records = False
     self.num_parallel_reads = num_parallel_reads
+    self.num_parallel_maps = num_parallel_maps
+    self.prefetch = prefetch
     self.deterministic = deterministic
     self.seed = seed
     self._example_spec = example_spec(features_map, labels_map)
@@ -129,6 +147,8 @@ class ParquetExamplesFeeder:
       deterministic=deterministic,
       # Without a seed, one drawn here keeps the epochs of this run consistent.
       seed=seed if seed is not None else random.randrange(2**31),
+      num_parallel_maps=num_parallel_maps,
+      prefetch=prefetch,
     )
     self._pipeline = ExamplesPipeline(
       files=self.files,
@@ -159,6 +179,10 @@ class ParquetExamplesFeeder:
   def steps_per_epoch(self, num_examples: int | None = None) -> int:
     """Returns the number of batches in one pass over the files."""
     return self._pipeline.steps_per_epoch(self.num_examples() if num_examples is None else num_examples)
+
+  def total_steps(self, epochs: int) -> int:
+    """Batches in `epochs` passes: `epochs * steps_per_epoch()`, as batches never span two passes."""
+    return epochs * self.steps_per_epoch()
 
   def check_schema(self, where: str) -> None:
     """Nothing to do: every file's footer was checked against the maps in __init__."""

@@ -33,7 +33,7 @@ def explain_parse_error(
   Args:
     files: the feeder's files, in reading order.
     spec: the feeder's `tf.io.parse_example` spec (features and labels).
-    compression: '' or 'GZIP'; byte offsets are given for uncompressed files.
+    compression: '', 'GZIP' or 'ZLIB'; byte offsets are given for uncompressed files.
     where: config path of the feeder, for the message.
     error: the error the pipeline raised, shown when no single record fails.
   """

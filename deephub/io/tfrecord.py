@@ -12,7 +12,12 @@ the data.
 With `skip_corrupt_records`, uncompressed files are scanned once with the
 native ops and read by record offset (`deephub.io.record_places`), so a
 damaged record costs only its own bytes; without the native ops, or for
-GZIP files, a damaged file loses everything after the damage.
+compressed (GZIP, ZLIB) files, a damaged file loses everything after the damage.
+
+With `shuffle: 'global'` (and for record-exact shards across workers) a
+pass is read through a record index instead, in any order
+(`deephub.io.record_index`, `deephub.io.global_shuffle`); this feeder builds
+the index, the shared pipeline reads through it.
 """
 
 import random
@@ -21,9 +26,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.errors import UserError
-from deephub.io import metadata, record_places, validation
+from deephub.io import global_shuffle, metadata, record_index, record_places, validation
 from deephub.io.examples_pipeline import (
   CHUNK_RECORDS,
   Batching,
@@ -38,13 +43,15 @@ from deephub.ops import tfrecord as native_tfrecord
 # The feeder config's defaults: the keyword defaults below come from there, so
 # a feeder built in Python behaves as one built from a config.
 _DEFAULT = defaults.feeder_config()
+# `runtime.max_index_bytes`' default (deephub.config.defaults): a 268M-record index.
+DEFAULT_MAX_INDEX_BYTES = 4 << 30
 # Chunks hold at most CHUNK_RECORDS records, and few enough bytes that big
 # records (images) stay cheap to hold: each interleaved file has a chunk or
 # two in flight.
 _CHUNK_BYTES = 4 << 20
 # Chunk size when the record counts (so the record size) are not known yet.
 _UNSIZED_CHUNK_RECORDS = 64
-# GZIP files are sized compressed; records take about this much more once read.
+# Compressed files are sized as stored; records take about this much more once read.
 _GZIP_EXPANSION = 4
 
 
@@ -58,22 +65,27 @@ class TFRecordExamplesFeeder:
     batch_size: int,
     features_map: Mapping[str, Any],
     labels_map: Mapping[str, Any] | None = None,
-    shuffle: bool = _DEFAULT.shuffle,
+    shuffle: bool | str = _DEFAULT.shuffle,
     shuffle_buffer_size: int = _DEFAULT.shuffle_buffer_size,
     max_examples: int = _DEFAULT.max_examples,
     drop_remainder: bool = _DEFAULT.drop_remainder,
     compression: str = _DEFAULT.compression,
     num_parallel_reads: int = _DEFAULT.num_parallel_reads,
+    num_parallel_maps: int | None = _DEFAULT.num_parallel_maps,
+    prefetch: int | None = _DEFAULT.prefetch,
     skip_corrupt_records: bool = _DEFAULT.skip_corrupt_records,
     deterministic: bool = _DEFAULT.deterministic,
     auto_generate_meta: bool = _DEFAULT.auto_generate_meta,
     seed: int | None = None,
+    max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
     type: str = _DEFAULT.type,  # noqa: A002 - legacy key name.
   ):
     """Checks the config and lists the files.
 
-    Args mirror the feeder config keys (see `deephub.defaults.feeder_config`);
-    `seed` seeds both file and example shuffling.
+    Args mirror the feeder config keys (see `deephub.config.defaults.feeder_config`);
+    `seed` seeds both file and example shuffling; `max_index_bytes` is
+    `runtime.max_index_bytes`, the most the record index of `shuffle:
+    'global'` may take.
 
     Raises:
       UserError: a pattern matches no file, a value is out of range, or a
@@ -83,7 +95,15 @@ class TFRecordExamplesFeeder:
     del type  # Selects this class; nothing else to do with it.
     if isinstance(file_patterns, str):
       file_patterns = [file_patterns]
-    check_feeder_keys(file_patterns=file_patterns, batch_size=batch_size, features_map=features_map)
+    check_feeder_keys(
+      file_patterns=file_patterns,
+      batch_size=batch_size,
+      features_map=features_map,
+      shuffle=shuffle,
+      max_examples=max_examples,
+      num_parallel_maps=num_parallel_maps,
+      prefetch=prefetch,
+    )
     check_compression(compression, key="feeder compression")
     self.files, self._file_bytes = list_files(file_patterns)
     self.batch_size = batch_size
@@ -93,6 +113,8 @@ class TFRecordExamplesFeeder:
     self.drop_remainder = drop_remainder
     self.compression = compression
     self.num_parallel_reads = num_parallel_reads
+    self.num_parallel_maps = num_parallel_maps
+    self.prefetch = prefetch
     self.skip_corrupt_records = skip_corrupt_records
     self.deterministic = deterministic
     self.seed = seed
@@ -111,6 +133,17 @@ class TFRecordExamplesFeeder:
     self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
     # Filled by `scan()` when skip_corrupt_records reads by offset.
     self._places: record_places.RecordPlaces | None = None
+    # The record index, built on first use by shuffle: 'global' and record-exact shards.
+    self._index: record_index.RecordIndex | None = None
+    self._max_index_bytes = max_index_bytes
+    if shuffle == "global":
+      global_shuffle.check_usable(
+        feeder=self.__class__.__name__,
+        addressable=True,
+        compression=compression,
+        records=sum(self.record_counts) if self.record_counts is not None else None,
+        max_index_bytes=max_index_bytes,
+      )
     batching = Batching(
       batch_size=batch_size,
       shuffle=shuffle,
@@ -120,6 +153,8 @@ class TFRecordExamplesFeeder:
       num_parallel_reads=num_parallel_reads,
       deterministic=deterministic,
       seed=self._seed,
+      num_parallel_maps=num_parallel_maps,
+      prefetch=prefetch,
     )
     self._pipeline = ExamplesPipeline(
       files=self.files,
@@ -132,6 +167,7 @@ class TFRecordExamplesFeeder:
       # Chunks parse before they are cut into batches only when every parsed
       # value has one fixed shape per example (so chunks concatenate).
       decode_chunks=self._example_spec.fixed_shapes,
+      record_index=self._record_index,
     )
 
   def dataset(
@@ -143,9 +179,11 @@ class TFRecordExamplesFeeder:
       epochs: passes over the files; None repeats forever. Batches never
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
       input_context: given by `strategy.distribute_datasets_from_function`:
-        this pipeline reads its share of the data (whole files when there
-        are enough, else every n-th record) in per-replica batches of
-        `batch_size / replicas`, as `batch_size` is the global batch.
+        this pipeline reads its share of the data (every n-th record of the
+        pass with shuffle 'global', or False where records can be indexed;
+        else whole files when there are enough, else every n-th record) in
+        per-replica batches of `batch_size / replicas`, as `batch_size` is
+        the global batch.
 
     Raises:
       UserError: `batch_size` does not split evenly across the replicas.
@@ -171,6 +209,15 @@ class TFRecordExamplesFeeder:
   def steps_per_epoch(self, num_examples: int | None = None) -> int:
     """Returns the number of batches in one pass over the files."""
     return self._pipeline.steps_per_epoch(self.num_examples() if num_examples is None else num_examples)
+
+  def total_steps(self, epochs: int) -> int:
+    """Batches in `epochs` passes: `epochs * steps_per_epoch()`.
+
+    Batches never span two passes here; the old framework batched across
+    epochs (ceil(epochs * examples / batch_size) steps), so with a partial
+    last batch this is up to `epochs - 1` steps more than it gave.
+    """
+    return epochs * self.steps_per_epoch()
 
   def _metadata_counts(self, auto_generate: bool) -> list[int] | None:
     """Per-file record counts from `_tfrecord_metadata.json`; None counts by reading."""
@@ -222,7 +269,7 @@ class TFRecordExamplesFeeder:
     """The records of one file, one element each."""
     records = tf.data.TFRecordDataset(path, compression_type=self.compression)
     if self.skip_corrupt_records:
-      # tf.data cannot resync after a bad record (GZIP files, or no native
+      # tf.data cannot resync after a bad record (compressed files, or no native
       # ops), so the rest of that file is skipped; `scan()` reports what was lost.
       records = records.ignore_errors(log_warning=True)
     return records
@@ -236,6 +283,26 @@ class TFRecordExamplesFeeder:
       return _UNSIZED_CHUNK_RECORDS
     record_bytes = sum(self._file_bytes) / records * (_GZIP_EXPANSION if self.compression else 1)
     return int(max(1, min(CHUNK_RECORDS, _CHUNK_BYTES // max(record_bytes, 1))))
+
+  def _record_index(self) -> record_index.RecordIndex | None:
+    """The files' record index, built once; None when records cannot be read by offset.
+
+    Compressed (GZIP, ZLIB) streams cannot be entered at an offset, and
+    reading by offset needs the native ops: then the pipeline keeps its
+    whole-file shards (shuffle 'global' was refused in __init__).
+    """
+    if self.compression or not native_tfrecord.available():
+      return None
+    if self._index is None:
+      with tf.init_scope():  # Scanned once, eagerly, even when first asked inside a pass's graph.
+        self._index = record_index.build(
+          self.files,
+          max_index_bytes=self._max_index_bytes,
+          where=f"feeder shuffle {self.shuffle!r}",
+          verify_data_crc=self.skip_corrupt_records,
+        )
+      self.record_counts = self._index.counts
+    return self._index
 
   def _decode(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     """A batch of records as `{name: tensor}` for every features_map / labels_map entry."""

@@ -24,11 +24,11 @@ FOOTER_BYTES = 4
 RECORD_OVERHEAD_BYTES = HEADER_BYTES + FOOTER_BYTES
 
 # The `compression` values deephub reads and writes ('' is uncompressed), as
-# `tf.data.TFRecordDataset(compression_type=...)` spells them. The feeders,
-# `deep utils` and the metadata scan all check against this tuple; a new
-# entry also needs its decompressor in the pure-Python scan
-# (`deephub.io.metadata._python_scan`).
-COMPRESSIONS = ("", "GZIP")
+# `tf.data.TFRecordDataset(compression_type=...)` spells them: GZIP a gzip
+# stream, ZLIB a zlib-wrapped deflate stream. The feeders, `deep utils` and
+# the metadata scan all check against this tuple; a new entry also needs its
+# decompressor in the pure-Python scan (`deephub.io.metadata._inflate`).
+COMPRESSIONS = ("", "GZIP", "ZLIB")
 
 # A URL scheme (RFC 3986: a letter, then letters, digits, '+', '-' or '.')
 # followed by '://' at the start of a path.

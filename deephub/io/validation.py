@@ -26,7 +26,7 @@ def check_schema(files: Sequence[str], spec: ExampleSpec, *, compression: str, w
   Args:
     files: the feeder's files.
     spec: the feeder's features_map and labels_map, as parsed.
-    compression: '' or 'GZIP'.
+    compression: '', 'GZIP' or 'ZLIB'.
     where: config path of the feeder, for messages.
 
   Raises:
@@ -43,6 +43,8 @@ def check_schema(files: Sequence[str], spec: ExampleSpec, *, compression: str, w
   for map_name, name, entry in spec.entries():
     key = f"{where}.{map_name}.{name}"
     if name not in found:
+      if isinstance(entry, tf.io.FixedLenFeature) and entry.default_value is not None:
+        continue  # Examples without it get the default.
       raise UserError(f"{key}: {path} has no feature {name!r}; it has {sorted(found)}")
     kind = found[name].WhichOneof("kind")
     dtype = entry.dtype.name  # An ImageFeature's is string: it holds the encoded bytes.

@@ -60,6 +60,12 @@ def resolve_model_class(type_name: str) -> type[Model]:
   return model_class
 
 
+def model_parameters(model_class: type[Model]) -> list[str]:
+  """The `model.*` keys a class takes: the keyword-only parameters of its constructor."""
+  parameters = inspect.signature(model_class.__init__).parameters
+  return [name for name, p in parameters.items() if p.kind == p.KEYWORD_ONLY]
+
+
 def build_model(
   model_config: Mapping[str, Any], *, feature_names: Sequence[str], label_names: Sequence[str]
 ) -> Model:
@@ -72,7 +78,7 @@ def build_model(
   model_class = resolve_model_class(params["type"])
   kwargs = {key: value for key, value in params.items() if key not in ENGINE_KEYS}
   parameters = inspect.signature(model_class.__init__).parameters
-  known = [name for name, p in parameters.items() if p.kind == p.KEYWORD_ONLY]
+  known = model_parameters(model_class)
   for key in kwargs:
     if key not in known:
       raise UserError(f"model.{key} is not a parameter of {params['type']}; closest: {closest(key, known)}")

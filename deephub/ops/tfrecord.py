@@ -6,8 +6,8 @@ damage instead of giving up the rest of the file), the size and, when asked,
 the md5. `tfrecord_read` then reads records by those offsets inside a
 `tf.data` pipeline, checking each record's data CRC.
 
-Both work on uncompressed TFRecord files only: a GZIP stream cannot be
-entered at an offset, so GZIP files keep the `tf.data.TFRecordDataset` paths.
+Both work on uncompressed TFRecord files only: a GZIP or ZLIB stream cannot be
+entered at an offset, so compressed files keep the `tf.data.TFRecordDataset` paths.
 
 When the native library is unavailable (no compiler; `DEEPHUB_NATIVE_OPS=0`)
 `available()` is False and both functions raise `NativeOpsUnavailableError`;

@@ -12,7 +12,7 @@ from tests.hpt.conftest import write_tune
 def _one_line_error(capsys, argv) -> str:
   assert deep.main(argv) == 2
   err = capsys.readouterr().err.strip()
-  assert err.startswith("deep: error: ") and "\n" not in err, err
+  assert err.startswith("deephub: error: ") and "\n" not in err, err
   return err
 
 
@@ -48,7 +48,7 @@ def test_without_optuna_one_line_with_the_install_command(tmp_path, capsys, monk
   monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now fails as if not installed.
   err = _one_line_error(capsys, ["hpt", "status", write_tune(tmp_path / "t.yaml")])
   assert err == (
-    "deep: error: deep hpt needs Optuna, which is not installed; pip install 'deephub[hpt]' "
+    "deephub: error: deep hpt needs Optuna, which is not installed; pip install 'deephub[hpt]' "
     "(Optuna and the PostgreSQL driver psycopg)"
   )
 

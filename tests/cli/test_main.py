@@ -71,7 +71,7 @@ def test_resolve_config_applies_p_and_warm_start_flags():
 def test_user_errors_are_one_line_exit_2(capsys, argv, message):
   assert deep.main(argv) == 2
   err = capsys.readouterr().err
-  assert err.startswith("deep: error: ") and err.count("\n") == 1
+  assert err.startswith("deephub: error: ") and err.count("\n") == 1
   assert __import__("re").search(message, err)
 
 
@@ -172,7 +172,7 @@ def test_deephub_train_loads_yaml_variants():
 def test_unknown_variant_exits_2():
   result = run_deep("trainer", "train", "x")
   assert result.returncode == 2
-  assert "deep: error: Cannot find variant with name 'x'" in result.stderr
+  assert "deephub: error: Cannot find variant with name 'x'" in result.stderr
 
 
 def test_resolve_config_raises_user_error_for_yaml_problems(tmp_path):

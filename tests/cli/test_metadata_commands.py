@@ -14,6 +14,7 @@ import pytest
 from deephub.cli.main import main
 from deephub.resources import toy_data_dir
 from tests import tfrecord_reference
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("native_ops")
 
@@ -45,7 +46,7 @@ def test_generate_total_and_validate(folder, capsys):
 
   data_pattern = str(folder / "*-of-*")
   assert main(["utils", "total-examples", data_pattern]) == 0
-  assert capsys.readouterr().out == "20\n"
+  assert capsys.readouterr().out == "Total number of examples: 20\n"
   assert main(["utils", "validate", data_pattern, "--deep-check"]) == 0
   assert "2 files match their metadata (md5 checked)" in capsys.readouterr().out
 
@@ -66,12 +67,56 @@ def test_generate_total_and_validate(folder, capsys):
   assert main(["utils", "validate", data_pattern, "--deep-check"]) == 0
 
 
-def test_total_examples_without_metadata_counts_by_reading(folder, capsys):
+def test_total_examples_skips_files_without_metadata_with_a_warning(folder, capsys):
+  assert main(["utils", "generate-metadata", str(folder / "train-*")]) == 0
+  capsys.readouterr()
+  shutil.copy(folder / "validation-00000-of-00001", folder / "extra-00000-of-00001")
   assert main(["utils", "total-examples", str(folder / "*")]) == 0
   out, err = capsys.readouterr()
-  assert out == "20\n"
-  assert "counted 2 of 2 files by reading them" in err
-  assert f"`deep utils generate-metadata '{folder}/*'` makes this instant" in err
+  assert out == "Total number of examples: 10\n"  # Only the train file has an entry.
+  meta = folder / "_tfrecord_metadata.json"
+  assert err.splitlines() == [
+    f"warning: skipping {folder / 'extra-00000-of-00001'}: no entry in {meta}",
+    f"warning: skipping {folder / 'validation-00000-of-00001'}: no entry in {meta}",
+    f"warning: skipped 2 of 3 files without up-to-date metadata; run `deep utils generate-metadata "
+    f"'{folder}/*'` to count them",
+  ]
+
+
+def test_total_examples_stdout_is_the_one_line_scripts_parse():
+  code = "import sys\nfrom deephub.cli.main import main\nsys.exit(main(sys.argv[1:]))"
+  result = subprocess.run(
+    [sys.executable, "-c", code, "utils", "total-examples", os.path.join(toy_data_dir(), "*")],
+    env={**os.environ, "PYTHONPATH": REPO},
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert (result.returncode, result.stdout) == (0, "Total number of examples: 20\n"), result.stderr
+
+
+def test_validate_lists_files_the_metadata_names_but_that_are_gone(folder, capsys):
+  pattern = str(folder / "*-of-*")
+  assert main(["utils", "generate-metadata", pattern]) == 0
+  capsys.readouterr()
+  os.remove(folder / "validation-00000-of-00001")
+  meta = folder / "_tfrecord_metadata.json"
+  assert main(["utils", "validate", pattern]) == 1
+  out, err = capsys.readouterr()
+  assert out == f"{folder / 'validation-00000-of-00001'}: missing, but listed in {meta}\n"
+  assert err.startswith("0 of 1 files do not match their metadata; 1 files listed in it are missing")
+  # A pattern naming only the other split does not report it...
+  assert main(["utils", "validate", str(folder / "train-*"), "--deep-check"]) == 0
+  capsys.readouterr()
+  # ...and one whose every file is gone still reports them, not "matches no file".
+  os.remove(folder / "train-00000-of-00001")
+  assert main(["utils", "validate", pattern]) == 1
+  out, err = capsys.readouterr()
+  assert out.splitlines() == [
+    f"{folder / name}: missing, but listed in {meta}"
+    for name in ("train-00000-of-00001", "validation-00000-of-00001")
+  ]
+  assert err == "2 files listed in the metadata are missing\n"
 
 
 def test_pattern_without_files(tmp_path, capsys):
@@ -105,6 +150,9 @@ def test_generate_and_count_scan_without_importing_tensorflow(folder, native_ops
   )
   command = [sys.executable, "-c", code]
   result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
-  assert result.stdout.splitlines()[-2:] == ["20", f"False {native_ops == 'native'}"]
+  assert result.stdout.splitlines()[-2:] == [
+    "Total number of examples: 20",
+    f"False {native_ops == 'native'}",
+  ]
   shipped = open(os.path.join(toy_data_dir(), "_tfrecord_metadata.json")).read()
   assert (folder / "_tfrecord_metadata.json").read_text() == shipped

@@ -129,7 +129,7 @@ def test_image_user_errors_are_one_line_exit_2(photos, tmp_path, capsys, extra, 
   root, _ = photos
   assert deep.main([*_image_argv(root, tmp_path / "out"), *extra]) == 2
   err = capsys.readouterr().err
-  assert err.startswith("deep: error: ") and err.count("\n") == 1 and message in err
+  assert err.startswith("deephub: error: ") and err.count("\n") == 1 and message in err
 
 
 def test_image_variant_trains_and_evaluates_on_the_output(photos, tmp_path, capsys):

@@ -106,7 +106,7 @@ from absl import logging
 logging.set_verbosity(logging.INFO)
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from deephub import variants
+from deephub.config import variants
 from deephub.engine import train_and_evaluate
 for strategy, model_dir in (("mirrored", sys.argv[1]), ("one_device", sys.argv[2])):
   config = variants.load_variant("toy")

@@ -65,7 +65,7 @@ def deephub_weights(model_dir) -> dict[str, np.ndarray]:
   """The weights deephub's own model holds after restoring model_dir."""
   script = (
     "import json, sys\n"
-    "from deephub import variants\n"
+    "from deephub.config import variants\n"
     "from deephub.engine.modes import restore_trained\n"
     "config = variants.load_variant('toy')\n"
     "config.model.model_dir = sys.argv[1]\n"

@@ -63,6 +63,17 @@ def test_best_remembers_earlier_runs(toy_config):
   assert tf.train.latest_checkpoint(copied) == os.path.join(copied, "model.ckpt-4")
 
 
+def test_latest_exports_at_every_evaluation_and_keeps_the_newest(toy_config):
+  _configure(toy_config)
+  exporters = toy_config.train.exporters
+  exporters.final.name = exporters.best.name = exporters.best_checkpoint_copier.name = ""
+  exporters.latest.name, exporters.latest.exports_to_keep = "latest", 3
+  toy_config.train.epochs = 5  # Evaluations at steps 1..5: five exports, the newest three kept.
+  train_and_evaluate(toy_config)
+  latest = _listing(os.path.join(toy_config.model.model_dir, "export", "latest"))
+  assert len(latest) == 3 and all(name.isdigit() for name in latest)
+
+
 @pytest.mark.parametrize(
   "section, key, value, has_eval, error",
   [
@@ -75,6 +86,8 @@ def test_best_remembers_earlier_runs(toy_config):
     ),
     ("best_checkpoint_copier", "name", "best_checkpoints", False, "best_checkpoint_copier.name is"),
     ("best", "exports_to_keep", 0, True, "exports_to_keep is 0; set it to 1 or more"),
+    ("latest", "name", "latest", False, "train.exporters.latest.name is 'latest' but train.eval_feeder"),
+    ("latest", "exports_to_keep", 0, True, "latest.exports_to_keep is 0; set it to 1 or more"),
     (
       "best_checkpoint_copier",
       "checkpoints_to_keep",
@@ -86,10 +99,10 @@ def test_best_remembers_earlier_runs(toy_config):
 )
 def test_config_errors(toy_config, section, key, value, has_eval, error):
   exporters = toy_config.train.exporters
-  exporters.best.name = exporters.best_checkpoint_copier.name = ""
+  exporters.best.name = exporters.best_checkpoint_copier.name = exporters.latest.name = ""
   exporters[section].name = "on"
   exporters[section][key] = value
-  model = build_model(toy_config.model, feature_names=["number"], label_names=["label"])
+  model = build_model(toy_config.model, feature_names=["number"], label_names=["number"])
   with pytest.raises(UserError, match=error):
     Exporters(
       exporters, model=model, features_map={}, model_dir=toy_config.model.model_dir, has_eval=has_eval

@@ -1,8 +1,10 @@
 """Exact resume: the train input position travels with the checkpoint."""
 
 import os
+import shutil
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from deephub.engine import train_and_evaluate
@@ -35,9 +37,14 @@ def test_restored_iterator_continues_where_the_saved_one_was():
   assert sorted(sum([before[4], *expected[:3]], [])) == list(range(10))
 
 
-def test_interrupted_run_equals_uninterrupted(toy_config):
+@pytest.mark.parametrize("shuffle", [True, "global"])
+def test_interrupted_run_equals_uninterrupted(toy_config, tmp_path, shuffle):
   feeder = toy_config.train.train_feeder
   feeder.batch_size = 3  # 4 batches per epoch, shuffled: order matters for the weights.
+  feeder.shuffle = shuffle
+  if shuffle == "global":  # Its record index is cached beside the data: a copy in tmp_path.
+    shutil.copytree(toy_data_dir(), tmp_path / "data")
+    feeder.file_patterns = [str(tmp_path / "data" / "train-*")]
   toy_config.train.steps_per_loop = 1
   toy_config.train.epochs = 3
   straight_dir = toy_config.model.model_dir + "_straight"

@@ -156,6 +156,7 @@ def test_nan_rollback_restores_last_good_checkpoint_and_continues(toy_config, tm
   feeder.file_patterns = [str(tmp_path / "data.tfrecord")]
   feeder.batch_size, feeder.shuffle, feeder.auto_generate_meta = 1, False, True
   feeder.features_map = {"x": {"type": "FixedLenFeature", "shape": [], "dtype": "float32"}}
+  feeder.labels_map = {"label": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}
   toy_config.train.eval_feeder.file_patterns = []
   toy_config.train.epochs, toy_config.train.steps_per_loop = 1, 1
   toy_config.train.save_checkpoint_steps = 2

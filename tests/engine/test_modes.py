@@ -13,7 +13,7 @@ from tests.conftest import read_scalars, run_cli
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """The toy variant trained 10 steps; returns (config, final eval results)."""
-  from deephub import variants
+  from deephub.config import variants
 
   config = variants.load_variant("toy")
   config.model.model_dir = str(tmp_path_factory.mktemp("model"))

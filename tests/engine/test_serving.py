@@ -21,7 +21,7 @@ NUMBERS = [3, 12, 7]
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   """A toy model trained 10 steps, exported, and its predictions in Python."""
-  from deephub import variants
+  from deephub.config import variants
 
   config = variants.load_variant("toy")
   config.model.model_dir = str(tmp_path_factory.mktemp("model"))
@@ -68,7 +68,8 @@ def test_reloaded_signatures_predict_like_the_model(exported):
     for n in NUMBERS
   ]
   from_examples = loaded.signatures["serving_default"](examples=tf.constant(examples))
-  from_raw = loaded.signatures[RAW_SIGNATURE](number=tf.constant(NUMBERS, tf.int64))
+  # The toy's `number` has shape [1]: a raw batch is [batch, 1].
+  from_raw = loaded.signatures[RAW_SIGNATURE](number=tf.constant(NUMBERS, tf.int64)[:, None])
   for outputs in (from_examples, from_raw):
     assert set(outputs) == {"classes", "probabilities"}
     np.testing.assert_array_equal(outputs["classes"].numpy(), expected["classes"])

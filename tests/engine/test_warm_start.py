@@ -61,7 +61,7 @@ def test_resolve_checkpoint_errors(tmp_path):
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
   """A toy model_dir trained 3 steps: the warm-start checkpoint."""
-  from deephub import variants
+  from deephub.config import variants
 
   config = variants.load_variant("toy")
   config.model.model_dir = str(tmp_path_factory.mktemp("source"))

@@ -3,7 +3,7 @@
 import ml_collections
 import pytest
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine.xla_policy import accelerator_types, use_xla
 
 

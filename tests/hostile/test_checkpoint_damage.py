@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deephub import engine, variants
+from deephub import engine
+from deephub.config import variants
 from deephub.engine import train_and_evaluate
 from deephub.engine.checkpoint import DAMAGED_DIR
 from deephub.errors import UserError

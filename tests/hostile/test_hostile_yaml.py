@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deephub import variants, yaml_files, yaml_variants
+from deephub.config import variants, yaml_files, yaml_variants
 from deephub.errors import UserError
 from tests.conftest import REPO, run_cli
 
@@ -79,7 +79,7 @@ def test_composed_templates_are_data(tmp_path, form, where):
   assert "unexpected arguments" in line  # The whole variant loaded, then the run stopped.
   line = one_line_error(
     run_deep("trainer", "train", "v", "-d", str(tmp_path / "variants"), "-p", "train.no_such_key", "1"),
-    prefix="deep: error: ",
+    prefix="deephub: error: ",
   )
   assert "no_such_key" in line
   # In-process too: the composed text is the value, kept as text, never evaluated.
@@ -183,7 +183,7 @@ def test_a_python_variant_runs_once(tmp_path):
     f"""
     with open({str(counter)!r}, "a") as f:
       f.write("ran\\n")
-    from deephub import defaults
+    from deephub.config import defaults
     def get_config():
       return defaults.base_config()
     """,
@@ -192,7 +192,7 @@ def test_a_python_variant_runs_once(tmp_path):
   one_line_error(run_cli(f"--variant={tmp_path / 'counted.py'}", "unexpected", timeout=TIMEOUT))
   assert counter.read_text() == "ran\n"
   deep = run_deep("trainer", "train", "counted.py", "-d", str(tmp_path), "-p", "no.such", "1")
-  one_line_error(deep, prefix="deep: error: ")
+  one_line_error(deep, prefix="deephub: error: ")
   assert counter.read_text() == "ran\n" * 2
 
 
@@ -256,3 +256,24 @@ def test_random_template_fragments_give_a_config_or_a_one_line_error(tmp_path, b
     assert config.is_locked
     assert config.model.joined == ATTACK  # The composed text stays text.
   assert not os.path.exists(CANARY)
+
+
+@pytest.mark.parametrize("section", ["feeder", "exporter"])
+def test_a_class_spelled_variant_cannot_call_an_arbitrary_class(tmp_path, section):
+  # The later spelling names classes to import; one without the feeder / exporter hooks is never called.
+  flag = tmp_path / "pwned"
+  popen = f"{{module_path: subprocess, class_type: Popen, init_args: {{args: [touch, '{flag}']}}}}"
+  body = (
+    f"train:\n  train_feeder: {{'${{__del_all__}}': 1, {popen[1:]}\n"  # Only Popen's own arguments.
+    if section == "feeder"
+    else f"train:\n  exporters:\n    mine: {popen}\n"
+  )
+  write(tmp_path / "v" / "v.yaml", f"extend: {os.path.join(REPO, 'configs', 'variants', 'toy.yaml')}\n{body}")
+  result = run_deep(
+    "trainer", "train", "v", "-d", str(tmp_path / "v"), "-p", "model.model_dir", str(tmp_path / "m")
+  )
+  assert result.returncode == 2, result.stderr[-2000:]
+  line = result.stderr.strip().splitlines()[-1]
+  key = "train.train_feeder" if section == "feeder" else "train.exporters.custom.mine"
+  assert line.startswith(f"deep: error: {key}.type 'subprocess:Popen' "), line
+  assert not flag.exists()

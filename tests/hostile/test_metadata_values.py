@@ -159,7 +159,7 @@ def test_gzip_counts_may_exceed_the_compressed_size(tmp_path):
   assert json.loads((tmp_path / META).read_text())["files"]["many.gz"]["total_records"] == 5000
   assert deep("utils", "validate", pattern, "--deep-check").returncode == 0
   total = deep("utils", "total-examples", pattern)
-  assert total.returncode == 0 and total.stdout == "5000\n", total.stderr
+  assert total.returncode == 0 and total.stdout == "Total number of examples: 5000\n", total.stderr
 
 
 @pytest.mark.parametrize(

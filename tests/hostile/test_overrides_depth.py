@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from deephub import overrides
+from deephub.config import overrides
 from deephub.errors import UserError
 from tests.conftest import REPO, run_cli
 
@@ -43,7 +43,7 @@ def test_p_refuses_a_deep_value_in_one_line(tmp_path, form, key):
   assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1, result.stderr[-2000:]
-  assert lines[0].startswith(f"deep: error: -p {key}: the value ")
+  assert lines[0].startswith(f"deephub: error: -p {key}: the value ")
   assert f"nests deeper than {overrides.MAX_DEPTH} levels" in lines[0]
   assert len(lines[0]) < 300  # The 120 KB value is not echoed.
   assert not (tmp_path / "m").exists()

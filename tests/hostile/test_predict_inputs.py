@@ -17,6 +17,7 @@ from tests.conftest import run_cli
 
 PREVIOUS_PREDICTIONS = '{"classes": 7}\n'
 VARLEN_NUMBER = '{"number": {"type": "VarLenFeature", "dtype": "int64"}}'
+DENSE_LABEL = '{"label": {"type": "FixedLenFeature", "shape": [], "dtype": "int64"}}'
 
 
 def example(**int_features) -> bytes:
@@ -159,6 +160,8 @@ def test_training_refuses_a_varlen_feature_for_a_dense_model(tmp_path):
   result = run_cli(
     "--variant=toy", f"--config.model.model_dir={tmp_path / 'model'}", "--config.runtime.xla=False",
     f"--config.train.train_feeder.features_map={VARLEN_NUMBER}",
+    # The toy's label is `number` too; the bundled data's `label` keeps the label dense.
+    f"--config.train.train_feeder.labels_map={DENSE_LABEL}",
   )  # fmt: skip
   line = error_line(result)
   assert "train.train_feeder.features_map.number is a VarLenFeature" in line

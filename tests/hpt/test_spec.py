@@ -2,7 +2,7 @@
 
 import pytest
 
-from deephub import variants
+from deephub.config import variants
 from deephub.errors import UserError
 from deephub.hpt import spec
 from tests.hpt.conftest import BASE_TUNE, write_tune

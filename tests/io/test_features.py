@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.io.features import example_spec, parsing_spec
@@ -131,12 +131,71 @@ def test_feature_errors(entry, message):
   ],
 )
 def test_example_spec_says_what_a_record_must_hold(entry, dtype, values):
-  spec = example_spec({"x": entry}, {"x": {"type": "FixedLenFeature", "shape": [4], "dtype": "int64"}})
-  assert spec.feature_names == ["x"] and spec.label_names == ["x"]
+  spec = example_spec({"x": entry}, {"y": {"type": "FixedLenFeature", "shape": [4], "dtype": "int64"}})
+  assert spec.feature_names == ["x"] and spec.label_names == ["y"]
   entries = list(spec.entries())
-  assert [(map_name, name) for map_name, name, _ in entries] == [("features_map", "x"), ("labels_map", "x")]
+  assert [(map_name, name) for map_name, name, _ in entries] == [("features_map", "x"), ("labels_map", "y")]
   (_, _, feature), (_, _, label) = entries
   assert feature.dtype == dtype and spec.values_per_example("features_map", "x", feature) == values
-  # The same name in labels_map is its own entry: four int64 values.
-  assert spec.values_per_example("labels_map", "x", label) == 4
+  # labels_map's entries are counted as their own: four int64 values.
+  assert spec.values_per_example("labels_map", "y", label) == 4
   assert example_spec({"x": entry}, None).fixed_shapes is (values is not None)
+
+
+def test_class_type_names_the_type_as_type_does(tmp_path):
+  # The later YAML spelling: `class_type` was once ignored, so a VarLenFeature read as fixed-length.
+  batch = read_batch(
+    tmp_path,
+    [{"ids": [1, 2, 3], "pairs": [1.0, 2.0, 3.0, 4.0]}, {"ids": [4], "pairs": [5.0, 6.0]}],
+    {
+      "ids": {"class_type": "VarLenFeature", "dtype": "int64"},
+      "pairs": {"class_type": "FixedLenSequenceFeature", "shape": [2], "dtype": "float32"},
+    },
+  )
+  assert isinstance(batch["ids"], tf.SparseTensor)
+  assert tf.sparse.to_dense(batch["ids"]).numpy().tolist() == [[1, 2, 3], [4, 0, 0]]
+  assert batch["pairs"].numpy().tolist() == [[[1, 2], [3, 4]], [[5, 6], [0, 0]]]
+
+
+def test_fixed_len_default_value_fills_a_missing_feature(tmp_path):
+  batch = read_batch(
+    tmp_path,
+    [{"x": [1], "pair": [7, 8], "word": [b"a"]}, {"x": [2]}],
+    {
+      "x": {"class_type": "FixedLenFeature", "shape": [1], "dtype": "int64"},
+      "pair": {"type": "FixedLenFeature", "shape": [2], "dtype": "int64", "default_value": -1},
+      "word": {"type": "FixedLenFeature", "shape": [], "dtype": "string", "default_value": "none"},
+    },
+  )
+  assert batch["pair"].numpy().tolist() == [[7, 8], [-1, -1]]  # A scalar default fills the shape.
+  assert batch["word"].numpy().tolist() == [b"a", b"none"]
+
+
+@pytest.mark.parametrize(
+  "entry, message",
+  [
+    ({"class_type": "VarLen", "dtype": "int64"}, r"f.x.class_type is 'VarLen'; use one of FixedLenFeature"),
+    (
+      {"type": "FixedLenFeature", "class_type": "VarLenFeature", "dtype": "int64"},
+      r"f.x sets type 'FixedLenFeature' and class_type 'VarLenFeature'; keep one of them",
+    ),
+    (
+      {"type": "FixedLenFeature", "shape": [3], "dtype": "int64", "default_value": [1, 2]},
+      r"f.x.default_value has 2 values but shape \[3\] needs 3",
+    ),
+  ],
+)
+def test_class_type_and_default_errors(entry, message):
+  with pytest.raises(UserError, match=message):
+    parsing_spec({"x": entry}, where="f")
+
+
+def test_a_feature_that_is_also_the_label_must_be_read_the_same_way():
+  number = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}
+  assert example_spec({"number": number}, {"number": dict(number)}).parsing == {
+    "number": tf.io.FixedLenFeature([1], tf.int64)
+  }
+  with pytest.raises(
+    UserError, match=r"^features_map.number and labels_map.number read the same feature differently"
+  ):
+    example_spec({"number": {"type": "VarLenFeature", "dtype": "int64"}}, {"number": number})

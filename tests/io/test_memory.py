@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from deephub.errors import UserError
 from deephub.io import FEEDERS
@@ -70,3 +71,40 @@ def test_errors(kwargs, message):
 
 def test_registered_as_a_feeder():
   assert FEEDERS["MemorySamplesFeeder"] is MemorySamplesFeeder
+
+
+def test_importable_from_deephub_io_and_a_feeder():
+  from deephub.io import MemorySamplesFeeder as exported
+  from deephub.io.feeder import Feeder
+
+  assert exported is MemorySamplesFeeder
+  assert isinstance(MemorySamplesFeeder(np.arange(4), np.arange(4)), Feeder)
+
+
+@pytest.mark.parametrize(
+  "batch_size, drop, epochs, expected", [(4, False, 3, 9), (4, True, 3, 6), (10, False, 1, 1)]
+)
+def test_total_steps_is_epochs_times_steps_per_epoch(batch_size, drop, epochs, expected):
+  feeder = MemorySamplesFeeder(np.arange(10), np.arange(10), batch_size=batch_size, drop_remainder=drop)
+  assert feeder.total_steps(epochs) == expected == epochs * feeder.steps_per_epoch()
+  assert len(collect(feeder, epochs=epochs)) == expected  # Batches never span two passes.
+
+
+def test_input_context_shards_examples_in_per_replica_batches():
+  feeder = MemorySamplesFeeder(np.arange(12), np.arange(12), batch_size=4)
+  shares = []
+  for pipeline in range(2):
+    context = tf.distribute.InputContext(
+      num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=2
+    )
+    batches = list(feeder.dataset(1, input_context=context).as_numpy_iterator())
+    assert {len(features["0"]) for features, _ in batches} == {2}  # Global batch 4 over 2 replicas.
+    shares.append(np.concatenate([features["0"] for features, _ in batches]).tolist())
+  assert sorted(shares[0] + shares[1]) == list(range(12)) and not set(shares[0]) & set(shares[1])
+
+
+def test_input_context_refuses_a_batch_that_does_not_split():
+  feeder = MemorySamplesFeeder(np.arange(12), np.arange(12), batch_size=5)
+  context = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+  with pytest.raises(UserError, match=r"batch_size 5 is the global batch and must split evenly across 2"):
+    feeder.dataset(1, input_context=context)

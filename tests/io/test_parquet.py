@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.io import make_feeder, tfrecord

@@ -37,7 +37,7 @@ def test_every_listed_compression_round_trips_through_tensorflow(tmp_path, compr
 
 
 def test_an_unlisted_compression_is_one_line_naming_the_key():
-  with pytest.raises(UserError, match=r"^feeder compression is 'ZIP'; use '' or 'GZIP'$"):
+  with pytest.raises(UserError, match=r"^feeder compression is 'ZIP'; use '', 'GZIP' or 'ZLIB'$"):
     tfrecord_format.check_compression("ZIP", key="feeder compression")
 
 

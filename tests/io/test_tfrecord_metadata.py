@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from deephub import defaults
+from deephub.config import defaults
 from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.io import make_feeder

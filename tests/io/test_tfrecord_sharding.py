@@ -45,10 +45,25 @@ def test_pipelines_split_one_pass_exactly(tmp_path, num_files, shuffle, max_exam
     assert sorted(first + second) == list(range(24))
 
 
-def test_whole_files_per_pipeline_when_there_are_enough(tmp_path):
-  feeder = _feeder(tmp_path, 4)  # data-i holds the numbers = i mod 4.
-  first, _ = _numbers(feeder, 2, 0, 2)
-  assert {n % 4 for n in first} == {0, 2}
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_whole_files_per_pipeline_when_records_are_not_addressed(tmp_path, monkeypatch, shuffle):
+  # Unshuffled files are read record-exact where the native ops are loaded
+  # (tests/io/test_global_shuffle.py); the buffer shuffle, and any order
+  # without the ops, give each pipeline whole files.
+  from deephub.ops import loader
+
+  if not shuffle:
+    monkeypatch.setenv(loader.DISABLE_VARIABLE, "0")
+  loader.reset()
+  try:
+    feeder = _feeder(tmp_path, 4, shuffle=shuffle, seed=7)  # data-i holds the numbers = i mod 4.
+    first, _ = _numbers(feeder, 2, 0, 2)
+  finally:
+    monkeypatch.undo()
+    loader.reset()
+  assert len({n % 4 for n in first}) == 2 and len(first) == 12
+  if not shuffle:
+    assert {n % 4 for n in first} == {0, 2}
 
 
 @pytest.mark.parametrize("batch_size, replicas, expected", [(8, 4, {2}), (8, 1, {8}), (6, 2, {3})])

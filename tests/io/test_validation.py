@@ -157,3 +157,17 @@ def test_less_than_one_batch_with_drop_remainder(toy_config):
   toy_config.train.train_feeder.drop_remainder = True
   with pytest.raises(UserError, match="yields no batch of 11 examples from 1 file"):
     train_and_evaluate(toy_config)
+
+
+def test_schema_check_follows_class_type_and_defaults():
+  # class_type VarLenFeature: any number of values passes; a FixedLenFeature with a default may be absent.
+  feeder(
+    TOY_TRAIN,
+    {
+      "number": {"class_type": "VarLenFeature", "dtype": "int64"},
+      "weight": {"class_type": "FixedLenFeature", "shape": [], "dtype": "float32", "default_value": 1.0},
+    },
+  ).check_schema("f")
+  required = {"weight": {"class_type": "FixedLenFeature", "shape": [], "dtype": "float32"}}
+  with pytest.raises(UserError, match=r"f.features_map.weight: .* has no feature 'weight'"):
+    feeder(TOY_TRAIN, required).check_schema("f")

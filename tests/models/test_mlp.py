@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deephub import variants
+from deephub.config import variants
 from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.models import build_model

@@ -46,7 +46,7 @@ from typing import Any
 
 import ml_collections
 
-from deephub import defaults, yaml_files, yaml_templates
+from deephub.config import defaults, yaml_files, yaml_spelling, yaml_templates
 from deephub.errors import UserError, closest
 from deephub.resources import toy_data_dir
 
@@ -63,8 +63,9 @@ MAX_FILES = 64
 MAX_REFERENCES = 16
 MAX_VALUES = 500_000  # Values built while merging and copying; real variants build a few thousand.
 MAX_TEXT = 64 * 1024 * 1024  # Characters of all the strings templates build.
-# Feeder sections whose keys are feature names, not config keys.
-_FREE_FORM = ("features_map", "labels_map", "warm_start_var_name_map")
+# Sections whose keys are feature names or a user class's arguments, not config keys.
+_FREE_FORM = ("features_map", "labels_map", "warm_start_var_name_map", "init_args")
+_FREE_FORM_PATHS = ("train.exporters.custom",)
 _ADVICE = "templates may only look up values (${section.key}) and do arithmetic"
 
 
@@ -356,13 +357,15 @@ def config_from_definition(definition: Mapping[str, Any], *, path: str) -> ml_co
   """Maps a YAML variant's dict onto `defaults.base_config()` and locks it.
 
   `model` takes any extra key (the model's parameters); elsewhere an unknown
-  key is an error naming the closest ones, as for Python variants.
+  key is an error naming the closest ones, as for Python variants. The old
+  framework's later spelling (`module_path` + `class_type` feeders and
+  exporters, a `predict:` section) is mapped first (`deephub.config.yaml_spelling`).
 
   Raises:
     UserError: an unknown section or key, or a value of the wrong type.
   """
   config = defaults.base_config()
-  definition = dict(definition)
+  definition = yaml_spelling.normalize(definition, path=path)
   if isinstance(definition.get("model"), dict):
     definition["model"] = dict(definition["model"])
     _model_type(definition["model"], path)
@@ -381,7 +384,7 @@ def _merge(
     if key not in section and not open_keys:
       raise UserError(f"{path}: unknown key {shown}; closest: {closest(name, _names(section, where))}")
     if key in section and isinstance(section[key], ml_collections.ConfigDict) and isinstance(value, dict):
-      child_open = name == "model" or key in _FREE_FORM or open_keys
+      child_open = name == "model" or key in _FREE_FORM or name in _FREE_FORM_PATHS or open_keys
       _merge(section[key], value, path=path, where=f"{name}.", open_keys=child_open)
       continue
     try:  # A new key's dict value becomes a ConfigDict too, which refuses dotted keys.

@@ -2,7 +2,7 @@
 
 A variant name resolves to `<variants_dir>/<name>.py`, a file whose
 `get_config()` returns a ConfigDict, else to the legacy `<name>.yaml` (see
-`deephub.yaml_variants`); `name.py` / `name.yaml` picks one explicitly. The
+`deephub.config.yaml_variants`); `name.py` / `name.yaml` picks one explicitly. The
 default variants dir is the
 repository's `configs/variants` (mapped to `deephub/configs/variants` by a
 non-editable install).
@@ -17,7 +17,7 @@ import yaml
 
 from deephub.errors import UserError, closest
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # deephub/
 # Searched in this order: a Python variant wins over a YAML one of the same name.
 _EXTENSIONS = (".py", ".yaml")
 
@@ -71,10 +71,10 @@ def load_variant_file(path: str) -> ml_collections.ConfigDict:
   """Imports a `.py` variant and returns its locked `get_config()`, or maps a `.yaml` one.
 
   Each call runs the Python file's top level once; callers that need the
-  config twice keep it (see `config_file_flag`).
+  config twice keep it (as `deephub.train.parse_flags` does).
   """
   if path.endswith(".yaml"):
-    from deephub import yaml_variants  # Deferred: only YAML variants need the YAML reader.
+    from deephub.config import yaml_variants  # Deferred: only YAML variants need the YAML reader.
 
     return yaml_variants.load_yaml_variant(path)
   module_name = f"deephub_variant_{os.path.splitext(os.path.basename(path))[0]}"
@@ -84,30 +84,6 @@ def load_variant_file(path: str) -> ml_collections.ConfigDict:
   config = module.get_config()
   config.lock()
   return config
-
-
-# Configs loaded by an entry point and handed to ml_collections' --config flag,
-# by absolute path; taken (removed) when the flag parses.
-_HANDED_OVER: dict[str, ml_collections.ConfigDict] = {}
-
-
-def config_file_flag(path: str, config: ml_collections.ConfigDict) -> str:
-  """The `--config=` value that gives ml_collections `config`, already loaded from `path`.
-
-  The flag names `deephub/variant_flag.py`, whose `get_config` takes `config`
-  back, so a Python variant's top level runs once, not once per loader, and a
-  YAML variant is read once.
-  """
-  from deephub import variant_flag
-
-  _HANDED_OVER[os.path.abspath(path)] = config
-  return f"{variant_flag.__file__}:{path}"
-
-
-def take_config(path: str) -> ml_collections.ConfigDict:
-  """The config `config_file_flag` handed over for `path`, else the file loaded now."""
-  config = _HANDED_OVER.pop(os.path.abspath(path), None)
-  return config if config is not None else load_variant_file(path)
 
 
 def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:

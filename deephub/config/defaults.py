@@ -24,29 +24,46 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
   """
   config = ml_collections.ConfigDict()
   # Feeder class; 'TFRecordExamplesFeeder' reads tf.Example records,
-  # 'ParquetExamplesFeeder' Parquet columns (needs the io extra).
+  # 'ParquetExamplesFeeder' Parquet columns (needs the io extra), or
+  # 'package.module:Class' a user's own class providing deephub.io.feeder.Feeder.
   config.type = "TFRecordExamplesFeeder"
+  # Keyword arguments of a user's own feeder class (its only arguments, with
+  # seed= when it takes one); deephub's feeders take the keys below instead.
+  config.init_args = ml_collections.ConfigDict()
   # Global batch size: examples per step summed over all replicas and workers;
   # each replica gets batch_size / replicas, so it must divide evenly.
   config.batch_size = 32
-  # Shuffle file order and examples (buffer of `shuffle_buffer_size`).
-  config.shuffle = False
+  # False: file order. True: shuffle file order, then examples in a buffer of
+  # `shuffle_buffer_size` (cheap, but data written in label order stays
+  # poorly mixed). 'global': a full random permutation of every record per
+  # epoch, read by record offset (uncompressed files and the native ops; a
+  # record index of 16 bytes per record, see runtime.max_index_bytes).
+  # Typed `object` so that the field holds a bool or the string 'global'.
+  config.shuffle = config_dict.FieldReference(False, field_type=object)
   # Examples held in the shuffle buffer.
   config.shuffle_buffer_size = 10_000
   # Globs of data files, local, gs:// or (io extra) s3://, hdfs://, az://;
-  # every pattern must match at least one file.
+  # every pattern must match at least one file; a `**` component matches
+  # folders at any depth.
   config.file_patterns = []
   # Use only the first N examples of each pass; -1 uses all.
   config.max_examples = -1
   # Drop a last batch smaller than batch_size.
   config.drop_remainder = False
-  # '' for plain TFRecord files, 'GZIP' for compressed ones.
+  # '' for plain TFRecord files, 'GZIP' or 'ZLIB' for compressed ones.
   config.compression = ""
   # Skip the rest of a file at a corrupted or truncated record (logged and
   # summarised) instead of stopping with an error naming the file.
   config.skip_corrupt_records = False
   # Files read in parallel by the interleave.
   config.num_parallel_reads = 8
+  # Batches parsed in parallel (the parse map's num_parallel_calls); None lets
+  # tf.data's AUTOTUNE choose at run time within the CPU budget, a number
+  # fixes it (and takes it out of autotuning).
+  config.num_parallel_maps = optional(int)
+  # Batches prepared ahead of the train step (the final prefetch buffer);
+  # None: AUTOTUNE sizes the buffer, a number fixes it, 0 turns prefetch off.
+  config.prefetch = optional(int)
   # Keep record order reproducible across runs (slower when False is possible).
   config.deterministic = True
   # Record counts come from each folder's _tfrecord_metadata.json; True writes
@@ -63,7 +80,11 @@ def feeder_config(**overrides) -> ml_collections.ConfigDict:
 
 
 def exporters_config() -> ml_collections.ConfigDict:
-  """Returns the `train.exporters` section: final, best and best-checkpoint exporters, all off."""
+  """Returns the `train.exporters` section: final, best, latest and best-checkpoint exporters, all off.
+
+  Each is built and called through `deephub.engine.exporter` (the interface a
+  user's own class in `custom` provides too); engine/exporters.py runs them.
+  """
   config = ml_collections.ConfigDict()
   config.final = ml_collections.ConfigDict()
   # Export the final weights to export/<name>/<unix seconds>/; '' disables.
@@ -76,6 +97,11 @@ def exporters_config() -> ml_collections.ConfigDict:
   config.best.higher_is_better = False
   # Newest best exports kept; older ones are deleted.
   config.best.exports_to_keep = 5
+  config.latest = ml_collections.ConfigDict()
+  # Export after every evaluation (Estimator: 'LatestExporter'); '' disables.
+  config.latest.name = ""
+  # Newest exports kept; older ones are deleted.
+  config.latest.exports_to_keep = 5
   config.best_checkpoint_copier = ml_collections.ConfigDict()
   # Copy the best evaluated checkpoints to model_dir/<name>/ (legacy 'best_checkpoints'); '' disables.
   config.best_checkpoint_copier.name = ""
@@ -83,6 +109,10 @@ def exporters_config() -> ml_collections.ConfigDict:
   config.best_checkpoint_copier.higher_is_better = False
   # Best checkpoints kept in that folder.
   config.best_checkpoint_copier.checkpoints_to_keep = 5
+  # A user's own exporters: {key: {type: 'package.module:Class', <its keyword
+  # arguments>}}, each called as Class(ExportContext, **arguments) and then like
+  # the ones above (the Exporter interface in deephub/engine/exporter.py).
+  config.custom = ml_collections.ConfigDict()
   return config
 
 
@@ -167,6 +197,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.runtime.autograph = False
   # Seed for weight initialisation and shuffling.
   config.runtime.seed = 42
+  # Most memory the record index of a `shuffle: 'global'` feeder (or of
+  # record-exact sharding across workers) may take: 16 bytes per record, so
+  # the 4 GiB default fits 268M records. A larger dataset stops with an error
+  # suggesting shuffle: True.
+  config.runtime.max_index_bytes = 4 << 30
   # tf.distribute strategy: 'auto' (multi_worker_mirrored when TF_CONFIG names
   # several workers, mirrored when runtime.gpus selects several GPUs, else
   # one_device), 'one_device', 'mirrored' (on the CPU: every logical CPU

@@ -40,6 +40,10 @@ class TemplateError(Exception):
     self.refused = refused
 
 
+class LimitError(TemplateError):
+  """A value would break a bound (an integer of 2**63 or more, a string over `MAX_STRING`)."""
+
+
 @dataclass(frozen=True)
 class Template:
   """A string split into literal text and parsed expressions (`ast` nodes)."""
@@ -177,7 +181,7 @@ def evaluate(template: Template, root: dict, *, resolve: Lookup) -> Any:
 def as_number(text: str) -> Any:
   """metayaml's rule: rendered text that reads as an int or a float becomes one."""
   if len(text) > MAX_STRING:
-    raise TemplateError(f"a string is over {MAX_STRING} characters")
+    raise LimitError(f"a string is over {MAX_STRING} characters")
   for kind in (int, float):
     try:
       return kind(text)
@@ -245,7 +249,7 @@ class _Evaluator:
     except ZeroDivisionError:
       raise TemplateError("division by zero") from None
     except OverflowError:
-      raise TemplateError("a number is too large") from None
+      raise LimitError("a number is too large") from None
 
 
 def _numbers(*values: Any) -> None:
@@ -256,15 +260,15 @@ def _numbers(*values: Any) -> None:
 
 def _bounded(number: int | float) -> int | float:
   if isinstance(number, float) and not math.isfinite(number):
-    raise TemplateError("arithmetic gave a number that is not finite")
+    raise LimitError("arithmetic gave a number that is not finite")
   if isinstance(number, int) and abs(number) >= MAX_INT:
-    raise TemplateError("arithmetic gave an integer of 2**63 or more")
+    raise LimitError("arithmetic gave an integer of 2**63 or more")
   return number
 
 
 def _text(text: str) -> str:
   if len(text) > MAX_STRING:
-    raise TemplateError(f"a string is over {MAX_STRING} characters")
+    raise LimitError(f"a string is over {MAX_STRING} characters")
   return text
 
 

@@ -1,0 +1,47 @@
+"""A user's own class named in a config as 'package.module:Class' (feeders, exporters).
+
+Only the module the user named is imported; nothing is unpickled or
+evaluated. Every failure is one line naming the config key.
+"""
+
+import importlib
+import inspect
+
+from deephub.errors import UserError
+
+
+def import_class(type_name: str, *, key: str, what: str) -> type:
+  """Returns the class named by `type_name`, 'package.module:Class'.
+
+  Args:
+    type_name: the config value.
+    key: the config key holding it, for messages (`train.train_feeder.type`).
+    what: what the class must be, for messages ('feeder', 'exporter').
+
+  Raises:
+    UserError: a malformed name, or no such module or class.
+  """
+  module_name, _, class_name = str(type_name).partition(":")
+  if not module_name or not class_name or ":" in class_name:
+    raise UserError(f"{key} is {type_name!r}; name your own {what} class as 'package.module:Class'")
+  try:
+    module = importlib.import_module(module_name)
+  except ModuleNotFoundError as error:
+    if error.name != module_name and not module_name.startswith(f"{error.name}."):
+      raise  # The module exists but one of its own imports is missing: a real bug.
+    raise UserError(
+      f"{key} {type_name!r}: no module {module_name!r}; put it on PYTHONPATH or fix module_path"
+    ) from None
+  found = getattr(module, class_name, None)
+  if not inspect.isclass(found):
+    raise UserError(f"{key} {type_name!r}: {module_name} has no class {class_name!r}; fix class_type")
+  return found
+
+
+def accepts(cls: type, name: str) -> bool:
+  """Whether `cls(...)` takes a keyword argument `name` (or any keyword)."""
+  try:
+    parameters = inspect.signature(cls).parameters.values()
+  except (TypeError, ValueError):  # A builtin without a signature.
+    return False
+  return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
