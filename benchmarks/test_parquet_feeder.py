@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from deephub.config import defaults
-from deephub.io import make_feeder
+from deephub.io import make_feeder, metadata
 
 pytestmark = pytest.mark.io
 
@@ -53,6 +53,8 @@ def data_dir(tmp_path_factory):
     columns = _columns(shard)
     _write_tfrecord(str(directory / f"train-{shard}.tfrecord"), columns)
     pq.write_table(pa.table(columns), str(directory / f"train-{shard}.parquet"))
+  # The TFRecord feeder takes its record counts from the metadata.
+  metadata.generate(metadata.list_data_files(str(directory / "*.tfrecord")))
   return directory
 
 

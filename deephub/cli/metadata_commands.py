@@ -8,7 +8,7 @@ import time
 from deephub.cli.commands import Command
 from deephub.cli.file_progress import file_progress
 from deephub.errors import UserError
-from deephub.io import metadata
+from deephub.io import metadata, tfrecord_format
 from deephub.ops import direct
 
 
@@ -27,8 +27,8 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     "--compression_type",
     "--compression-type",
     default="",
-    choices=metadata.COMPRESSIONS,
-    help="'', GZIP or ZLIB",
+    choices=tfrecord_format.COMPRESSIONS,
+    help=" or ".join(repr(name) for name in tfrecord_format.COMPRESSIONS),
   )
   parser.add_argument("--force", action="store_true", help="rescan files that already have an entry")
 

@@ -22,8 +22,9 @@ of C++ kernels (no Python per image). Without `resize_height` /
 `resize_width`, every image of a batch must have the same size.
 """
 
+import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -103,24 +104,97 @@ def parsing_spec(features_map: Mapping[str, Mapping[str, Any]], *, where: str) -
   return spec
 
 
-def examples_spec(features_map: Mapping[str, Any], labels_map: Mapping[str, Any] | None) -> dict:
-  """One parsing spec for a feeder's features and labels.
+Spec = tf.io.FixedLenFeature | tf.io.VarLenFeature | tf.io.FixedLenSequenceFeature
 
+
+@dataclasses.dataclass(frozen=True)
+class ExampleSpec:
+  """A feeder's `features_map` and `labels_map`, each entry read once (by `example_spec`).
+
+  The feeders parse with it and the host-side checks (`deephub.io.validation`)
+  compare records against it, so what an entry means is decided here only.
+
+  Attributes:
+    features: `{name: tf.io spec}` of features_map.
+    labels: `{name: tf.io spec}` of labels_map (a name may be in both maps).
+    decoders: `{name: batch decoder}` of the entries decoded after parsing (images).
+    images: `(map name, name)` of each ImageFeature entry.
+  """
+
+  features: dict[str, Spec]
+  labels: dict[str, Spec]
+  decoders: dict[str, Callable[[tf.Tensor], tf.Tensor]]
+  images: frozenset[tuple[str, str]]
+
+  @property
+  def feature_names(self) -> list[str]:
+    return list(self.features)
+
+  @property
+  def label_names(self) -> list[str]:
+    return list(self.labels)
+
+  @property
+  def parsing(self) -> dict[str, Spec]:
+    """The `tf.io.parse_example` spec of both maps."""
+    return {**self.features, **self.labels}
+
+  @property
+  def fixed_shapes(self) -> bool:
+    """Every parsed value has one fixed shape per example, no decoding after: batches concatenate."""
+    fixed = all(isinstance(spec, tf.io.FixedLenFeature) for spec in self.parsing.values())
+    return fixed and not self.decoders
+
+  def entries(self) -> Iterator[tuple[str, str, Spec]]:
+    """`(map name, name, spec)` for every entry, features_map first."""
+    for map_name, specs in (("features_map", self.features), ("labels_map", self.labels)):
+      for name, spec in specs.items():
+        yield map_name, name, spec
+
+  def values_per_example(self, map_name: str, name: str, spec: Spec) -> int | None:
+    """The values a record must hold for a fixed-length entry; None when any count parses.
+
+    Images hold their encoded bytes and are checked by decoding; VarLen and
+    sequence entries take any number of values.
+    """
+    if (map_name, name) in self.images or not isinstance(spec, tf.io.FixedLenFeature):
+      return None
+    return math.prod(spec.shape)
+
+
+def example_spec(features_map: Mapping[str, Any], labels_map: Mapping[str, Any] | None) -> ExampleSpec:
+  """Reads a feeder's maps (see `parsing_spec` and `decoders`): the one reading of both.
+
+  Entries may be config mappings or `tf.io` feature objects (`entry_config`).
   A name may be both a feature and a label (the toy reads `number` as both),
   parsed once; it must then be read the same way in both maps.
 
   Raises:
-    UserError: an invalid entry, or a name whose two entries differ.
+    UserError: an entry names an unknown type, dtype or image option, is
+      neither a mapping nor a `tf.io` feature, or a name in both maps is
+      read differently in each.
   """
+  # tf.io feature objects (the old Python API) become config entries once, here.
+  features_map = feature_configs(features_map, where="features_map")
+  labels_map = feature_configs(labels_map or {}, where="labels_map")
+  # Specs first: they check every entry and name its config key in errors.
   features = parsing_spec(features_map, where="features_map")
-  labels = parsing_spec(labels_map or {}, where="labels_map")
+  labels = parsing_spec(labels_map, where="labels_map")
   for name in features.keys() & labels.keys():
     if features[name] != labels[name]:
       raise UserError(
         f"features_map.{name} and labels_map.{name} read the same feature differently "
         f"({features[name]} vs {labels[name]}); make the two entries equal"
       )
-  return {**features, **labels}
+  feature_decoders, label_decoders = decoders(features_map), decoders(labels_map)
+  images = {("features_map", name) for name in feature_decoders}
+  images |= {("labels_map", name) for name in label_decoders}
+  return ExampleSpec(
+    features=features,
+    labels=labels,
+    decoders={**feature_decoders, **label_decoders},
+    images=frozenset(images),
+  )
 
 
 def feature_type(entry: Mapping[str, Any], *, where: str) -> str:

@@ -10,12 +10,10 @@ import glob as local_glob
 import os
 from typing import IO
 
+from deephub.io.tfrecord_format import is_remote
+
 # A pattern component that matches any number of folders (pathlib's and the old feeders' `**`).
 RECURSIVE = "**"
-
-
-def is_remote(path: str) -> bool:
-  return "://" in path
 
 
 def _gfile(path: str):

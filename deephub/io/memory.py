@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from deephub.errors import UserError
+from deephub.io.examples_pipeline import replica_batch_size
 
 Columns = dict[str, np.ndarray]
 
@@ -89,17 +90,10 @@ class MemorySamplesFeeder:
     Raises:
       UserError: `batch_size` does not split evenly across the replicas.
     """
-    batch_size = self.batch_size
+    batch_size = replica_batch_size(self.batch_size, input_context)
     data = self.x if self.y is None else (self.x, self.y)
     examples = tf.data.Dataset.from_tensor_slices(data)
-    if input_context is not None:
-      replicas = input_context.num_replicas_in_sync
-      if batch_size % replicas:
-        raise UserError(
-          f"feeder batch_size {batch_size} is the global batch and must split evenly "
-          f"across {replicas} replicas; set it to a multiple of {replicas}"
-        )
-      batch_size //= replicas
+    if input_context is not None and input_context.num_input_pipelines > 1:
       # Sharded before shuffling, so the pipelines' shares stay disjoint in every pass.
       examples = examples.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if self.shuffle:

@@ -17,11 +17,10 @@ import tensorflow as tf
 from google.protobuf import message
 
 from deephub.errors import UserError
+from deephub.io.tfrecord_format import RECORD_OVERHEAD_BYTES
 
 # Records parsed per eager call while searching: few calls, small memory.
 _SEARCH_CHUNK_RECORDS = 1024
-# A TFRecord's framing around its data: uint64 length and two uint32 CRCs.
-_FRAMING_BYTES = 16
 # The feature names shown when a record lacks one.
 _SHOWN_NAMES = 10
 
@@ -51,11 +50,11 @@ def explain_parse_error(
             return UserError(
               f"{where}: {path}: {at} {problem}; fix or remove that record, or fix {where}.features_map"
             )
-          index, offset = index + 1, offset + len(record) + _FRAMING_BYTES
+          index, offset = index + 1, offset + len(record) + RECORD_OVERHEAD_BYTES
       else:
         records = chunk.numpy()
         index += len(records)
-        offset += sum(len(record) for record in records) + _FRAMING_BYTES * len(records)
+        offset += sum(len(record) for record in records) + RECORD_OVERHEAD_BYTES * len(records)
   return UserError(
     f"{where}: the records of {len(files)} file(s) do not parse with {where}.features_map "
     f"({_short(error)}); check it against the data"

@@ -10,26 +10,18 @@ Entry points exit through `deephub.clean_exit`, because a process that used
 tensorflow-io's S3 client can abort during interpreter teardown.
 """
 
-import re
 import warnings
 from collections.abc import Mapping
 from types import ModuleType
 
 from deephub.errors import UserError
+from deephub.io.tfrecord_format import scheme
 
 # Schemes tensorflow-io 0.37.1 registers with tf.io.gfile when imported.
 TFIO_SCHEMES = ("s3", "hdfs", "viewfs", "har", "az", "oss", "http", "https")
 # The only TensorFlow minor whose ABI tensorflow-io 0.37.1's libraries match.
 TFIO_TENSORFLOW = "2.17"
-# RFC 3986: a letter, then letters, digits, '+', '-' or '.'.
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 INSTALL_COMMAND = "python -m pip install 'tensorflow>=2.17,<2.18' 'tensorflow-io==0.37.1' 'numpy<2'"
-
-
-def scheme(path: str) -> str:
-  """Returns the URL scheme of `path` ('s3' for 's3://b/k'), '' for a local path."""
-  match = _SCHEME.match(path)
-  return match.group(1).lower() if match else ""
 
 
 def ensure_filesystem(path: str, *, where: str) -> None:

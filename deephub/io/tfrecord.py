@@ -1,14 +1,9 @@
 """TFRecordExamplesFeeder: tf.Example records to batched feature dicts.
 
-The pipeline keeps all per-record work in TensorFlow's C++ kernels and
-passes as few dataset elements as it can: each file is read in chunks of
-serialized records (up to 1024 records or 4 MiB), the parallel interleave
-hands over whole chunks (not records), `tf.io.parse_example` decodes a
-chunk in one op, and `rebatch` slices the parsed tensors into batches.
-Per-element hand-offs, not parsing, were the cost: on 2 CPU cores this
-reads 2x faster than interleaving single records (see benchmarks/README.md).
-Shuffling and `max_examples` work on single records, so they unbatch the
-chunks first. No Python runs per element or per batch.
+The batching, shuffling and sharding are the shared `ExamplesPipeline`
+(`deephub.io.examples_pipeline`); this feeder gives it the TFRecord parts:
+each file is read in chunks of serialized records (up to 1024 records or
+4 MiB) and `tf.io.parse_example` decodes a chunk (or a batch) in one op.
 
 Record counts come from each folder's `_tfrecord_metadata.json`
 (`deephub.io.metadata`), so steps per epoch are known without a pass over
@@ -21,7 +16,8 @@ compressed (GZIP, ZLIB) files, a damaged file loses everything after the damage.
 
 With `shuffle: 'global'` (and for record-exact shards across workers) a
 pass is read through a record index instead, in any order
-(`deephub.io.global_shuffle`); it joins the pipeline in `_record_chunks`.
+(`deephub.io.record_index`, `deephub.io.global_shuffle`); this feeder builds
+the index, the shared pipeline reads through it.
 """
 
 import random
@@ -30,30 +26,28 @@ from typing import Any
 
 import tensorflow as tf
 
+from deephub.config import defaults
 from deephub.errors import UserError
-from deephub.io import (
-  corrupt_records,
-  filesystem,
-  global_shuffle,
-  metadata,
-  record_index,
-  record_places,
-  remote,
-  validation,
+from deephub.io import corrupt_records, global_shuffle, metadata, record_index, record_places, validation
+from deephub.io.examples_pipeline import (
+  CHUNK_RECORDS,
+  Batching,
+  ExamplesPipeline,
+  check_feeder_keys,
+  list_files,
 )
-from deephub.io.features import decoders, examples_spec, feature_configs
+from deephub.io.features import example_spec
+from deephub.io.tfrecord_format import check_compression, is_remote
 from deephub.ops import tfrecord as native_tfrecord
 
-_COMPRESSIONS = metadata.COMPRESSIONS
+# The feeder config's defaults: the keyword defaults below come from there, so
+# a feeder built in Python behaves as one built from a config.
+_DEFAULT = defaults.feeder_config()
 # `runtime.max_index_bytes`' default (deephub.config.defaults): a 268M-record index.
 DEFAULT_MAX_INDEX_BYTES = 4 << 30
-# Spreads per-epoch shuffle seeds apart.
-_EPOCH_SEED_STRIDE = 1_000_003
-# Records per read-and-parse chunk: enough that tf.data's per-element cost is
-# small against the records a chunk carries...
-CHUNK_RECORDS = 1024
-# ...but few enough bytes that big records (images) stay cheap to hold: each
-# interleaved file has a chunk or two in flight.
+# Chunks hold at most CHUNK_RECORDS records, and few enough bytes that big
+# records (images) stay cheap to hold: each interleaved file has a chunk or
+# two in flight.
 _CHUNK_BYTES = 4 << 20
 # Chunk size when the record counts (so the record size) are not known yet.
 _UNSIZED_CHUNK_RECORDS = 64
@@ -64,10 +58,6 @@ _GZIP_EXPANSION = 4
 class TFRecordExamplesFeeder:
   """Reads `tf.Example` TFRecord files described by a legacy feeder config."""
 
-  # Whether the files' records can be read by offset (shuffle 'global',
-  # record-exact shards); a subclass reading another format sets False.
-  records_addressable = True
-
   def __init__(
     self,
     *,
@@ -75,20 +65,20 @@ class TFRecordExamplesFeeder:
     batch_size: int,
     features_map: Mapping[str, Any],
     labels_map: Mapping[str, Any] | None = None,
-    shuffle: bool | str = False,
-    shuffle_buffer_size: int = 10_000,
-    max_examples: int = -1,
-    drop_remainder: bool = False,
-    compression: str = "",
-    num_parallel_reads: int = 8,
-    num_parallel_maps: int | None = None,
-    prefetch: int | None = None,
-    skip_corrupt_records: bool = False,
-    deterministic: bool = True,
-    auto_generate_meta: bool = False,
+    shuffle: bool | str = _DEFAULT.shuffle,
+    shuffle_buffer_size: int = _DEFAULT.shuffle_buffer_size,
+    max_examples: int = _DEFAULT.max_examples,
+    drop_remainder: bool = _DEFAULT.drop_remainder,
+    compression: str = _DEFAULT.compression,
+    num_parallel_reads: int = _DEFAULT.num_parallel_reads,
+    num_parallel_maps: int | None = _DEFAULT.num_parallel_maps,
+    prefetch: int | None = _DEFAULT.prefetch,
+    skip_corrupt_records: bool = _DEFAULT.skip_corrupt_records,
+    deterministic: bool = _DEFAULT.deterministic,
+    auto_generate_meta: bool = _DEFAULT.auto_generate_meta,
     seed: int | None = None,
     max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
-    type: str = "TFRecordExamplesFeeder",  # noqa: A002 - legacy key name.
+    type: str = _DEFAULT.type,  # noqa: A002 - legacy key name.
   ):
     """Checks the config and lists the files.
 
@@ -105,31 +95,17 @@ class TFRecordExamplesFeeder:
     del type  # Selects this class; nothing else to do with it.
     if isinstance(file_patterns, str):
       file_patterns = [file_patterns]
-    if not file_patterns:
-      raise UserError("feeder file_patterns is empty; set it to a list of TFRecord globs")
-    if batch_size < 1:
-      raise UserError(f"feeder batch_size is {batch_size}; set it to 1 or more")
-    if compression not in _COMPRESSIONS:
-      raise UserError(f"feeder compression is {compression!r}; use '', 'GZIP' or 'ZLIB'")
-    if not features_map:
-      raise UserError("feeder features_map is empty; name at least one feature")
-    if not (isinstance(shuffle, bool) or shuffle == "global"):
-      raise UserError(f"feeder shuffle is {shuffle!r}; use False, True (a buffer shuffle) or 'global'")
-    if num_parallel_maps is not None and (not _is_count(num_parallel_maps) or num_parallel_maps < 1):
-      raise UserError(
-        f"feeder num_parallel_maps is {num_parallel_maps!r}; set it to 1 or more, or None (AUTOTUNE)"
-      )
-    if prefetch is not None and (not _is_count(prefetch) or prefetch < 0):
-      raise UserError(f"feeder prefetch is {prefetch!r}; set it to 0 (off), more, or None (AUTOTUNE)")
-    if 0 < max_examples < batch_size:
-      raise UserError(
-        f"feeder batch_size {batch_size} exceeds max_examples {max_examples}; "
-        "lower batch_size, or raise max_examples (-1 uses all examples)"
-      )
-    # tf.io feature objects (the old Python API) become config entries once, here.
-    features_map = feature_configs(features_map, where="features_map")
-    labels_map = feature_configs(labels_map or {}, where="labels_map")
-    self.files, self._file_bytes = _list_files(file_patterns)
+    check_feeder_keys(
+      file_patterns=file_patterns,
+      batch_size=batch_size,
+      features_map=features_map,
+      shuffle=shuffle,
+      max_examples=max_examples,
+      num_parallel_maps=num_parallel_maps,
+      prefetch=prefetch,
+    )
+    check_compression(compression, key="feeder compression")
+    self.files, self._file_bytes = list_files(file_patterns)
     self.batch_size = batch_size
     self.shuffle = shuffle
     self.shuffle_buffer_size = shuffle_buffer_size
@@ -137,7 +113,6 @@ class TFRecordExamplesFeeder:
     self.drop_remainder = drop_remainder
     self.compression = compression
     self.num_parallel_reads = num_parallel_reads
-    # The legacy keys: None leaves the value to tf.data's AUTOTUNE, a number fixes it.
     self.num_parallel_maps = num_parallel_maps
     self.prefetch = prefetch
     self.skip_corrupt_records = skip_corrupt_records
@@ -145,21 +120,16 @@ class TFRecordExamplesFeeder:
     self.seed = seed
     # Without a seed, one drawn here keeps the epochs of this run consistent.
     self._seed = seed if seed is not None else random.randrange(2**31)
-    self.feature_names = list(features_map)
-    self.label_names = list(labels_map or {})
-    self._maps = {"features_map": dict(features_map), "labels_map": dict(labels_map or {})}
-    self._spec = examples_spec(features_map, labels_map)
-    self._decoders = {**decoders(features_map), **decoders(labels_map or {})}
-    # Chunks parse before they are cut into batches only when every parsed
-    # value has one fixed shape per example (so chunks concatenate).
-    self._parse_chunks = not self._decoders and all(
-      isinstance(entry, tf.io.FixedLenFeature) for entry in self._spec.values()
-    )
+    self._example_spec = example_spec(features_map, labels_map)
+    self.feature_names = self._example_spec.feature_names
+    self.label_names = self._example_spec.label_names
+    self._spec = self._example_spec.parsing
+    self._decoders = self._example_spec.decoders
     # Metadata is read and written with local file APIs; remote files
     # (gs://...) are counted by one pass over the data instead.
     # Skipping corrupted records makes the count depend on what is readable,
     # so that mode counts by one tolerant pass too.
-    local = not any("://" in path for path in self.files) and not skip_corrupt_records
+    local = not any(map(is_remote, self.files)) and not skip_corrupt_records
     self.record_counts = self._metadata_counts(auto_generate_meta) if local else None
     # Filled by `scan()` when skip_corrupt_records reads by offset.
     self._places: record_places.RecordPlaces | None = None
@@ -169,11 +139,36 @@ class TFRecordExamplesFeeder:
     if shuffle == "global":
       global_shuffle.check_usable(
         feeder=self.__class__.__name__,
-        addressable=self.records_addressable,
+        addressable=True,
         compression=compression,
         records=sum(self.record_counts) if self.record_counts is not None else None,
         max_index_bytes=max_index_bytes,
       )
+    batching = Batching(
+      batch_size=batch_size,
+      shuffle=shuffle,
+      shuffle_buffer_size=shuffle_buffer_size,
+      max_examples=max_examples,
+      drop_remainder=drop_remainder,
+      num_parallel_reads=num_parallel_reads,
+      deterministic=deterministic,
+      seed=self._seed,
+      num_parallel_maps=num_parallel_maps,
+      prefetch=prefetch,
+    )
+    self._pipeline = ExamplesPipeline(
+      files=self.files,
+      batching=batching,
+      read_chunks=self._file_chunks,
+      chunk_records=self._chunk_records,
+      decode=self._decode,
+      feature_names=self.feature_names,
+      label_names=self.label_names,
+      # Chunks parse before they are cut into batches only when every parsed
+      # value has one fixed shape per example (so chunks concatenate).
+      decode_chunks=self._example_spec.fixed_shapes,
+      record_index=self._record_index,
+    )
 
   def dataset(
     self, epochs: int | None = None, *, input_context: tf.distribute.InputContext | None = None
@@ -185,7 +180,7 @@ class TFRecordExamplesFeeder:
         span two passes, so a pass is exactly `steps_per_epoch()` batches.
       input_context: given by `strategy.distribute_datasets_from_function`:
         this pipeline reads its share of the data (every n-th record of the
-        pass with shuffle 'global', or False where records are addressable;
+        pass with shuffle 'global', or False where records can be indexed;
         else whole files when there are enough, else every n-th record) in
         per-replica batches of `batch_size / replicas`, as `batch_size` is
         the global batch.
@@ -193,20 +188,7 @@ class TFRecordExamplesFeeder:
     Raises:
       UserError: `batch_size` does not split evenly across the replicas.
     """
-    batch_size = self._replica_batch_size(input_context)
-    # Each pass is built from its epoch number, so its order is a function of
-    # (seed, epoch) alone: a restored iterator replays later epochs exactly.
-    passes = tf.data.Dataset.counter() if epochs is None else tf.data.Dataset.range(epochs)
-    # Not AutoGraph-converted (nor, inside it, the interleave and map
-    # functions): no tensor-dependent Python control flow here, and
-    # converting these took a second of the first step (benchmarks/README.md).
-    one_pass = tf.autograph.experimental.do_not_convert(
-      lambda epoch: self._one_pass(epoch, batch_size, input_context)
-    )
-    batches = passes.flat_map(one_pass)
-    if self.prefetch == 0:  # Off: the consumer waits for each batch.
-      return batches
-    return batches.prefetch(tf.data.AUTOTUNE if self.prefetch is None else self.prefetch)
+    return self._pipeline.dataset(epochs, input_context=input_context)
 
   def get_input_fn(self, epochs: int | None = None):
     """Legacy spelling: returns a callable that builds `dataset(epochs)`."""
@@ -220,15 +202,13 @@ class TFRecordExamplesFeeder:
       # No metadata (remote files): the native scan reads the headers only.
       self.record_counts = metadata.count_records(self.files)
     if self.record_counts is None:
-      chunks = self._record_chunks(0, None)
+      chunks = self._pipeline.record_chunks(0, None)
       return int(chunks.reduce(tf.constant(0, tf.int64), lambda n, chunk: n + tf.size(chunk, tf.int64)))
-    total = sum(self.record_counts)
-    return min(total, self.max_examples) if self.max_examples >= 0 else total
+    return self._pipeline.examples_in_pass(sum(self.record_counts))
 
   def steps_per_epoch(self, num_examples: int | None = None) -> int:
     """Returns the number of batches in one pass over the files."""
-    n = self.num_examples() if num_examples is None else num_examples
-    return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+    return self._pipeline.steps_per_epoch(self.num_examples() if num_examples is None else num_examples)
 
   def total_steps(self, epochs: int) -> int:
     """Batches in `epochs` passes: `epochs * steps_per_epoch()`.
@@ -245,7 +225,7 @@ class TFRecordExamplesFeeder:
 
   def check_schema(self, where: str) -> None:
     """Raises a UserError when the first record does not match the maps."""
-    validation.check_schema(self.files, self._maps, compression=self.compression, where=where)
+    validation.check_schema(self.files, self._example_spec, compression=self.compression, where=where)
 
   def explain_parse_error(self, error: Exception, where: str) -> UserError:
     """Returns a UserError naming the first record that the maps cannot parse (reads the files)."""
@@ -296,28 +276,13 @@ class TFRecordExamplesFeeder:
     return self._read_file(path).batch(chunk)
 
   def _read_file(self, path: tf.Tensor) -> tf.data.Dataset:
-    """The records of one file, one element each (ParquetExamplesFeeder reads its rows here)."""
+    """The records of one file, one element each."""
     records = tf.data.TFRecordDataset(path, compression_type=self.compression)
     if self.skip_corrupt_records:
       # tf.data cannot resync after a bad record (compressed files, or no native
       # ops), so the rest of that file is skipped; `scan()` reports what was lost.
       records = records.ignore_errors(log_warning=True)
     return records
-
-  def _one_pass(
-    self, epoch: tf.Tensor, batch_size: int, input_context: tf.distribute.InputContext | None
-  ) -> tf.data.Dataset:
-    """The parsed batches of pass `epoch`; the last may be short unless drop_remainder."""
-    chunks = self._record_chunks(epoch, input_context)
-    calls = tf.data.AUTOTUNE if self.num_parallel_maps is None else self.num_parallel_maps
-    parallel = {"num_parallel_calls": calls, "deterministic": self.deterministic}
-    if self._parse_chunks:
-      # Slicing parsed tensors into batches is cheaper than parsing each
-      # batch: 2x the examples/s at batch 10.
-      return chunks.map(self._parse, **parallel).rebatch(batch_size, drop_remainder=self.drop_remainder)
-    # Variable-length values and images are parsed and decoded per batch.
-    batches = chunks.rebatch(batch_size, drop_remainder=self.drop_remainder)
-    return batches.map(self._parse, **parallel)
 
   def _chunk_records(self) -> int:
     """Records per chunk: `CHUNK_RECORDS`, fewer when that would exceed `_CHUNK_BYTES`."""
@@ -329,63 +294,15 @@ class TFRecordExamplesFeeder:
     record_bytes = sum(self._file_bytes) / records * (_GZIP_EXPANSION if self.compression else 1)
     return int(max(1, min(CHUNK_RECORDS, _CHUNK_BYTES // max(record_bytes, 1))))
 
-  def _record_chunks(
-    self, epoch: tf.Tensor | int, input_context: tf.distribute.InputContext | None
-  ) -> tf.data.Dataset:
-    """Pass `epoch` as vectors of serialized records, in order: this input pipeline's share of them.
+  def _record_index(self) -> record_index.RecordIndex | None:
+    """The files' record index, built once; None when records cannot be read by offset.
 
-    The files are interleaved in whole chunks. Shuffling, `max_examples` and
-    keeping every n-th record need single records, so then the chunks are
-    unbatched, and the records re-chunked afterwards.
+    Compressed (GZIP, ZLIB) streams cannot be entered at an offset, and
+    reading by offset needs the native ops: then the pipeline keeps its
+    whole-file shards (shuffle 'global' was refused in __init__).
     """
-    pipelines = input_context.num_input_pipelines if input_context else 1
-    if self._reads_by_index(pipelines):
-      return self._indexed_chunks(epoch, input_context)
-    chunk = self._chunk_records()
-    # Whole files per pipeline read the least; with fewer files than
-    # pipelines (or a global max_examples cut) every pipeline reads all files
-    # and keeps every n-th record instead.
-    shard_files = pipelines > 1 and len(self.files) >= pipelines and self.max_examples < 0
-    files = tf.constant(self.files)
-    if self.shuffle:
-      # Every pipeline shuffles with the same seed, so their shards partition the files.
-      seed = tf.stack([tf.constant(self._seed, tf.int64), tf.cast(epoch, tf.int64)])
-      files = tf.random.experimental.stateless_shuffle(files, seed=seed)
-    files = tf.data.Dataset.from_tensor_slices(files)
-    if shard_files:
-      files = files.shard(pipelines, input_context.input_pipeline_id)
-    chunks = files.interleave(
-      lambda path: self._file_chunks(path, chunk),
-      cycle_length=max(1, min(self.num_parallel_reads, len(self.files))),
-      num_parallel_calls=tf.data.AUTOTUNE,
-      deterministic=self.deterministic,
-    )
-    shard_records = pipelines > 1 and not shard_files
-    if not (self.shuffle or self.max_examples >= 0 or shard_records):
-      return chunks
-    records = chunks.unbatch()
-    if self.max_examples >= 0:
-      records = records.take(self.max_examples)
-    if shard_records:
-      records = records.shard(pipelines, input_context.input_pipeline_id)
-    if self.shuffle:
-      records = records.shuffle(self.shuffle_buffer_size, seed=self._seed + epoch * _EPOCH_SEED_STRIDE)
-    return records.batch(chunk)
-
-  def _reads_by_index(self, pipelines: int) -> bool:
-    """Whether this pass reads by record index: shuffle 'global', or record-exact shards when it can."""
-    if self.shuffle == "global":
-      return True
-    # Several workers shard by record (each gets the same number of batches)
-    # where records are addressable; GZIP files keep the whole-file shards.
-    if pipelines == 1 or self.shuffle or self.compression or not self.records_addressable:
-      return False
-    return native_tfrecord.available()
-
-  def _indexed_chunks(
-    self, epoch: tf.Tensor | int, input_context: tf.distribute.InputContext | None
-  ) -> tf.data.Dataset:
-    """Pass `epoch` read by record index, permuted ('global') or in file order."""
+    if self.compression or not native_tfrecord.available():
+      return None
     if self._index is None:
       with tf.init_scope():  # Scanned once, eagerly, even when first asked inside a pass's graph.
         self._index = record_index.build(
@@ -395,29 +312,7 @@ class TFRecordExamplesFeeder:
           verify_data_crc=self.skip_corrupt_records,
         )
       self.record_counts = self._index.counts
-    total = self._index.num_records
-    return global_shuffle.epoch_chunks(
-      self._index,
-      epoch,
-      seed=self._seed,
-      shuffle=self.shuffle == "global",
-      num_examples=min(total, self.max_examples) if self.max_examples >= 0 else total,
-      pipelines=input_context.num_input_pipelines if input_context else 1,
-      pipeline_id=input_context.input_pipeline_id if input_context else 0,
-      drop_remainder=self.drop_remainder,
-      deterministic=self.deterministic,
-    )
-
-  def _replica_batch_size(self, input_context: tf.distribute.InputContext | None) -> int:
-    if input_context is None:
-      return self.batch_size
-    replicas = input_context.num_replicas_in_sync
-    if self.batch_size % replicas:
-      raise UserError(
-        f"feeder batch_size {self.batch_size} is the global batch and must split evenly "
-        f"across {replicas} replicas; set it to a multiple of {replicas}"
-      )
-    return self.batch_size // replicas
+    return self._index
 
   def _decode(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     """A batch of records as `{name: tensor}` for every features_map / labels_map entry."""
@@ -425,18 +320,6 @@ class TFRecordExamplesFeeder:
     # Per-batch decoding (images): graph ops over the whole batch, no Python.
     parsed.update({name: decode(parsed[name]) for name, decode in self._decoders.items()})
     return parsed
-
-  def _parse(self, batch):
-    parsed = self._decode(batch)
-    features = {name: parsed[name] for name in self.feature_names}
-    if not self.label_names:
-      return features
-    return features, {name: parsed[name] for name in self.label_names}
-
-
-def _is_count(value: Any) -> bool:
-  """An int that is no bool (True is an int to Python, not a count)."""
-  return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _file_scan(scan: native_tfrecord.TFRecordScan) -> validation.FileScan:
@@ -446,24 +329,3 @@ def _file_scan(scan: native_tfrecord.TFRecordScan) -> validation.FileScan:
   return validation.FileScan(
     scan.path, scan.num_records, error=error, skipped_bytes=scan.corrupt_bytes, corrupt_ranges=ranges
   )
-
-
-def _list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
-  """The files the patterns match, sorted per pattern, and their sizes in bytes."""
-  files, sizes = [], []
-  for pattern in patterns:
-    remote.ensure_filesystem(pattern, where="file pattern")
-    if filesystem.is_recursive(pattern):  # `**` matches folders at any depth; keep the files.
-      found = [path for path in filesystem.glob(pattern) if not tf.io.gfile.isdir(path)]
-    else:
-      found = tf.io.gfile.glob(pattern)
-    matched = [path for path in found if not metadata.is_metadata_path(path)]
-    if not matched:
-      raise UserError(f"file pattern {pattern!r} matches no file; check the path or glob")
-    for path in sorted(matched):
-      size = tf.io.gfile.stat(path).length
-      if size == 0:
-        raise UserError(f"{path} (from {pattern!r}) is an empty file; remove it or narrow the pattern")
-      files.append(path)
-      sizes.append(size)
-  return files, sizes

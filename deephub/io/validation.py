@@ -7,30 +7,25 @@ after the pipeline, never per element inside it.
 """
 
 import dataclasses
-import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io.features import feature_type
+from deephub.io.features import ExampleSpec
+from deephub.io.tfrecord_format import RECORD_OVERHEAD_BYTES
 
 _KIND_OF_DTYPE = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
 _DTYPE_OF_KIND = {kind: dtype for dtype, kind in _KIND_OF_DTYPE.items()}
-# Each TFRecord is framed by a uint64 length, two uint32 CRCs: 16 bytes.
-_RECORD_OVERHEAD_BYTES = 16
 
 
-def check_schema(
-  files: Sequence[str], maps: Mapping[str, Mapping[str, Any]], *, compression: str, where: str
-) -> None:
+def check_schema(files: Sequence[str], spec: ExampleSpec, *, compression: str, where: str) -> None:
   """Compares the first record of the first non-empty file with the config maps.
 
   Args:
     files: the feeder's files.
-    maps: `{"features_map": {...}, "labels_map": {...}}` from the config.
+    spec: the feeder's features_map and labels_map, as parsed.
     compression: '', 'GZIP' or 'ZLIB'.
     where: config path of the feeder, for messages.
 
@@ -45,30 +40,26 @@ def check_schema(
     return  # No records at all: the step count check reports it.
   example = tf.train.Example.FromString(records[0].numpy())
   found = example.features.feature
-  for map_name, features in maps.items():
-    for name, entry in features.items():
-      key = f"{where}.{map_name}.{name}"
-      entry_type = feature_type(entry, where=key)
-      if name not in found:
-        if entry_type == "FixedLenFeature" and entry.get("default_value") is not None:
-          continue  # Examples without it get the default.
-        raise UserError(f"{key}: {path} has no feature {name!r}; it has {sorted(found)}")
-      kind = found[name].WhichOneof("kind")
-      # An ImageFeature has no dtype key: it holds the encoded bytes.
-      dtype = "string" if entry_type == "ImageFeature" else entry["dtype"]
-      if kind is not None and kind != _KIND_OF_DTYPE.get(dtype):
-        raise UserError(
-          f"{key}: dtype is {dtype} but {path} holds "
-          f"{_DTYPE_OF_KIND.get(kind, kind)}; set dtype: {_DTYPE_OF_KIND.get(kind, kind)}"
-        )
-      if entry_type == "FixedLenFeature":
-        expected = math.prod(entry.get("shape", []))
-        values = len(getattr(found[name], kind).value) if kind else 0
-        if values != expected:
-          raise UserError(
-            f"{key}: shape {list(entry.get('shape', []))} needs {expected} values but "
-            f"{path} has {values}; fix shape or use VarLenFeature"
-          )
+  for map_name, name, entry in spec.entries():
+    key = f"{where}.{map_name}.{name}"
+    if name not in found:
+      if isinstance(entry, tf.io.FixedLenFeature) and entry.default_value is not None:
+        continue  # Examples without it get the default.
+      raise UserError(f"{key}: {path} has no feature {name!r}; it has {sorted(found)}")
+    kind = found[name].WhichOneof("kind")
+    dtype = entry.dtype.name  # An ImageFeature's is string: it holds the encoded bytes.
+    if kind is not None and kind != _KIND_OF_DTYPE.get(dtype):
+      raise UserError(
+        f"{key}: dtype is {dtype} but {path} holds "
+        f"{_DTYPE_OF_KIND.get(kind, kind)}; set dtype: {_DTYPE_OF_KIND.get(kind, kind)}"
+      )
+    expected = spec.values_per_example(map_name, name, entry)
+    values = len(getattr(found[name], kind).value) if kind else 0
+    if expected is not None and values != expected:
+      raise UserError(
+        f"{key}: shape {list(entry.shape)} needs {expected} values but "
+        f"{path} has {values}; fix shape or use VarLenFeature"
+      )
 
 
 @dataclasses.dataclass
@@ -123,7 +114,7 @@ def _count(dataset: tf.data.Dataset) -> tuple[int, int]:
     (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
     lambda acc, record: (
       acc[0] + 1,
-      acc[1] + tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD_BYTES,
+      acc[1] + tf.cast(tf.strings.length(record), tf.int64) + RECORD_OVERHEAD_BYTES,
     ),
   )
   return int(count), int(size)

@@ -19,13 +19,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from deephub.io.tfrecord_format import RECORD_OVERHEAD_BYTES
 from deephub.ops import loader
-
-# Length, length CRC, data CRC: the bytes a record adds to its data.
-RECORD_OVERHEAD_BYTES = 16
-# A shorter tail than a header after the last record is not a record:
-# `tf.data.TFRecordDataset` reads the file without an error, and so do we.
-HEADER_BYTES = 12
 
 
 class NativeOpsUnavailableError(RuntimeError):

@@ -10,7 +10,7 @@ from PIL import Image
 from deephub.config import defaults
 from deephub.errors import UserError
 from deephub.io import make_feeder
-from deephub.io.features import examples_spec, parsing_spec
+from deephub.io.features import example_spec, parsing_spec
 
 # A 4x6 RGB image with distinct pixels; lossless formats must round-trip it.
 PIXELS = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
@@ -119,6 +119,29 @@ def test_feature_errors(entry, message):
     parsing_spec({"x": entry}, where="f")
 
 
+@pytest.mark.parametrize(
+  "entry, dtype, values",
+  [
+    ({"type": "FixedLenFeature", "shape": [], "dtype": "int64"}, tf.int64, 1),
+    ({"type": "FixedLenFeature", "shape": [2, 3], "dtype": "float32"}, tf.float32, 6),
+    ({"dtype": "string"}, tf.string, 1),  # FixedLenFeature is the default type.
+    ({"type": "VarLenFeature", "dtype": "int64"}, tf.int64, None),
+    ({"type": "FixedLenSequenceFeature", "shape": [2], "dtype": "float32"}, tf.float32, None),
+    ({"type": "ImageFeature"}, tf.string, None),  # Encoded bytes, checked by decoding.
+  ],
+)
+def test_example_spec_says_what_a_record_must_hold(entry, dtype, values):
+  spec = example_spec({"x": entry}, {"y": {"type": "FixedLenFeature", "shape": [4], "dtype": "int64"}})
+  assert spec.feature_names == ["x"] and spec.label_names == ["y"]
+  entries = list(spec.entries())
+  assert [(map_name, name) for map_name, name, _ in entries] == [("features_map", "x"), ("labels_map", "y")]
+  (_, _, feature), (_, _, label) = entries
+  assert feature.dtype == dtype and spec.values_per_example("features_map", "x", feature) == values
+  # labels_map's entries are counted as their own: four int64 values.
+  assert spec.values_per_example("labels_map", "y", label) == 4
+  assert example_spec({"x": entry}, None).fixed_shapes is (values is not None)
+
+
 def test_class_type_names_the_type_as_type_does(tmp_path):
   # The later YAML spelling: `class_type` was once ignored, so a VarLenFeature read as fixed-length.
   batch = read_batch(
@@ -169,10 +192,10 @@ def test_class_type_and_default_errors(entry, message):
 
 def test_a_feature_that_is_also_the_label_must_be_read_the_same_way():
   number = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}
-  assert examples_spec({"number": number}, {"number": dict(number)}) == {
+  assert example_spec({"number": number}, {"number": dict(number)}).parsing == {
     "number": tf.io.FixedLenFeature([1], tf.int64)
   }
   with pytest.raises(
     UserError, match=r"^features_map.number and labels_map.number read the same feature differently"
   ):
-    examples_spec({"number": {"type": "VarLenFeature", "dtype": "int64"}}, {"number": number})
+    example_spec({"number": {"type": "VarLenFeature", "dtype": "int64"}}, {"number": number})
