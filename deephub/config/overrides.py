@@ -162,6 +162,11 @@ def _coerce(override: Override, current: Any, field_type: type) -> Any:
     raise UserError(f"{override.shown}: expected True or False, or a word such as 'global'")
   if isinstance(current, bool) and not isinstance(value, bool) and field_type is not object:
     raise UserError(f"{override.shown}: expected True or False")
+  if field_type is float and isinstance(value, str):
+    try:
+      return float(value)  # `nan`, `inf`: floats Python reads but no literal spells.
+    except ValueError:
+      pass  # Not a number: ml-collections refuses it below, naming the field.
   if field_type is int and isinstance(value, float) and value.is_integer():
     return int(value)  # `-p train.epochs 100/5`: `/` gives 20.0, as it did under the old framework's eval.
   return value
