@@ -49,7 +49,8 @@ def test_trains_numpy_digits_past_90_percent(mlp_config):
 
 
 def test_trains_a_dataframe_without_eval_feeder(mlp_config):
-  mlp_config.train.eval_feeder.file_patterns = []  # No configured eval feeder either.
+  mlp_config.train.eval_feeder.file_patterns = []  # No configured eval feeder either,
+  mlp_config.train.validation_secs = None  # so no evaluation period (one would be refused).
   mlp_config.train.epochs = 2
   frame = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3})
   feeder = MemorySamplesFeeder(frame, pd.DataFrame({"label": np.arange(20) % 2}), batch_size=5)
