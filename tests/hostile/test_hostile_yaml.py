@@ -275,5 +275,5 @@ def test_a_class_spelled_variant_cannot_call_an_arbitrary_class(tmp_path, sectio
   assert result.returncode == 2, result.stderr[-2000:]
   line = result.stderr.strip().splitlines()[-1]
   key = "train.train_feeder" if section == "feeder" else "train.exporters.custom.mine"
-  assert line.startswith(f"deep: error: {key}.type 'subprocess:Popen' "), line
+  assert line.startswith(f"deephub: error: {key}.type 'subprocess:Popen' "), line
   assert not flag.exists()
