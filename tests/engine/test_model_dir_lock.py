@@ -150,9 +150,11 @@ def test_lease_heartbeat_thread_refreshes(tmp_path):
   first = Holder.parse((tmp_path / LOCK_FILE).read_text()).heartbeat
   clock.now += 50
   deadline = time.monotonic() + 30
-  while Holder.parse((tmp_path / LOCK_FILE).read_text() or "{}") is None or (
-    Holder.parse((tmp_path / LOCK_FILE).read_text()).heartbeat == first
-  ):
+  while True:
+    # One read per look: the thread may be rewriting the file between two reads.
+    holder = Holder.parse((tmp_path / LOCK_FILE).read_text())
+    if holder is not None and holder.heartbeat != first:
+      break
     assert time.monotonic() < deadline, "the heartbeat thread never refreshed the lease"
     time.sleep(0.01)
   beating.release()
