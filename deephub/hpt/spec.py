@@ -312,7 +312,7 @@ def check_against(spec: TuneSpec, config: ml_collections.ConfigDict) -> None:
   if spec.pruner != "none" and config.train.validation_steps is None:
     raise UserError(
       f"{spec.path}: pruner {spec.pruner!r} compares trials at their evaluations, but "
-      f"{spec.variant} evaluates only at the end (train.validation_steps is None); set "
+      f"{spec.variant} evaluates at no fixed steps (train.validation_steps is None); set "
       "train.validation_steps in fixed_params, or pruner: none"
     )
 

@@ -67,7 +67,7 @@ PARAMS = BASE_TUNE["params"]
     ({"metrc": "loss"}, "unknown key 'metrc'; closest: 'metric'"),
     ({"metric": None}, "'metric' is missing"),
     ({"pruner": "hyperband"}, "pruner is 'hyperband'; use one of median, none"),
-    ({"pruner": "median"}, "evaluates only at the end (train.validation_steps is None)"),
+    ({"pruner": "median"}, "evaluates at no fixed steps (train.validation_steps is None)"),
     ({"fixed_params": {"model.model_dir": "/x"}}, "model.model_dir is set per trial"),
     ({"objective": {"type": "MODULE_CALL"}}, "'objective' (MODULE_CALL) is gone"),
     ({"variant": "toyy"}, "Cannot find variant with name 'toyy'"),
