@@ -6,6 +6,7 @@ evaluated. Every failure is one line naming the config key.
 
 import importlib
 import inspect
+from typing import Any
 
 from deephub.errors import UserError
 
@@ -21,21 +22,38 @@ def import_class(type_name: str, *, key: str, what: str) -> type:
   Raises:
     UserError: a malformed name, or no such module or class.
   """
-  module_name, _, class_name = str(type_name).partition(":")
-  if not module_name or not class_name or ":" in class_name:
-    raise UserError(f"{key} is {type_name!r}; name your own {what} class as 'package.module:Class'")
+  found, module_name, class_name = import_named(
+    type_name, key=key, shape=f"name your own {what} class as 'package.module:Class'"
+  )
+  if not inspect.isclass(found):
+    raise UserError(f"{key} is {type_name!r}: {module_name} has no class {class_name!r}; fix class_type")
+  return found
+
+
+def import_named(spec: str, *, key: str, shape: str) -> tuple[Any, str, str]:
+  """Imports the module of 'package.module:name' and returns `(its name attribute or None, module, name)`.
+
+  Only that module is imported; nothing is evaluated. Callers check what they got.
+
+  Args:
+    spec: the config value.
+    key: the config key holding it, for messages.
+    shape: what to do when `spec` is not 'module:name', for the message.
+
+  Raises:
+    UserError: a malformed spec, or no such module.
+  """
+  module_name, _, name = str(spec).partition(":")
+  if not module_name or not name or ":" in name:
+    raise UserError(f"{key} is {spec!r}; {shape}")
   try:
     module = importlib.import_module(module_name)
   except ModuleNotFoundError as error:
     if error.name != module_name and not module_name.startswith(f"{error.name}."):
       raise  # The module exists but one of its own imports is missing: a real bug.
-    raise UserError(
-      f"{key} {type_name!r}: no module {module_name!r}; put it on PYTHONPATH or fix module_path"
-    ) from None
-  found = getattr(module, class_name, None)
-  if not inspect.isclass(found):
-    raise UserError(f"{key} {type_name!r}: {module_name} has no class {class_name!r}; fix class_type")
-  return found
+    fix = "put it on PYTHONPATH or fix the name"
+    raise UserError(f"{key} is {spec!r}: no module {module_name!r}; {fix}") from None
+  return getattr(module, name, None), module_name, name
 
 
 def accepts(cls: type, name: str) -> bool:

@@ -177,7 +177,7 @@ def test_user_feeder_class_is_checked_against_the_feeder_interface(tmp_path):
   with pytest.raises(UserError, match=lacks + " the feeder interface deephub.io.feeder.Feeder"):
     make_feeder(base, where="train.train_feeder")
   with pytest.raises(
-    UserError, match=r"^train.train_feeder.type 'tests.nowhere:X': no module 'tests.nowhere'"
+    UserError, match=r"^train.train_feeder.type is 'tests.nowhere:X': no module 'tests.nowhere'"
   ):
     make_feeder({"type": "tests.nowhere:X"}, where="train.train_feeder")
   with pytest.raises(UserError, match=r"^train.train_feeder.init_args do not fit .*MarkedFeeder: .*marker"):

@@ -9,13 +9,13 @@ stateful Keras `Metric` objects: the engine's eval pass adds up per-batch
 gives directly.
 """
 
-import importlib
 import inspect
 from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
+from deephub import user_classes
 from deephub.errors import UserError, closest
 
 # Short names Keras' compile() accepts for the same functions.
@@ -47,16 +47,8 @@ def import_function(spec: str, *, key: str) -> Callable:
   Raises:
     UserError: a malformed spec, a module that does not import, or no such callable.
   """
-  module_name, _, attr = str(spec).partition(":")
-  if not module_name or not attr or ":" in attr:
-    raise UserError(f"{key} is {spec!r}; give 'package.module:function'")
-  try:
-    module = importlib.import_module(module_name)
-  except ModuleNotFoundError as error:
-    if error.name != module_name and not module_name.startswith(f"{error.name}."):
-      raise  # The module exists but one of its own imports is missing: a real bug.
-    raise UserError(f"{key} is {spec!r}: no module {module_name!r}; check the name and PYTHONPATH") from None
-  function = getattr(module, attr, None)
+  shape = "give 'package.module:function'"
+  function, module_name, attr = user_classes.import_named(spec, key=key, shape=shape)
   if not callable(function):
     raise UserError(f"{key} is {spec!r}: {module_name} has no function {attr!r}")
   return function
