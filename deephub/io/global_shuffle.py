@@ -41,11 +41,12 @@ MAX_CHUNK_RECORDS = 1 << 16
 MIN_CHUNK_RECORDS = 64
 # Chunks a pass is cut into at least (when it has the records).
 _MIN_CHUNKS_PER_PASS = 16
-# A chunk whose records lie closer than this on average is read in file order,
-# so `tfrecord_read` merges neighbours into few large reads; sparser chunks
-# are read in reverse file order, one read per record: merging would read the
-# gaps too (the op merges forward neighbours up to 256 KiB apart).
+# A chunk whose records lie closer than this on average lets `tfrecord_read`
+# merge neighbours across gaps into few large reads; in sparser chunks only
+# records that touch share a read: merging would read the gaps too.
 _DENSE_GAP_BYTES = 4 << 10
+# The merge gap for dense chunks (the op's default).
+_MERGE_GAP_BYTES = 256 << 10
 
 
 def check_usable(
@@ -151,12 +152,12 @@ def read_records(index: RecordIndex, paths: tf.Tensor, ids: tf.Tensor, *, dense:
     index: the record index the numbers refer to.
     paths: string [files], `index.files` as a tensor.
     ids: record numbers (repeats allowed).
-    dense: read each file's records in file order (neighbours merge into one
-      read); False reads them in reverse order, one read per record.
+    dense: merge reads of one file's records across gaps of up to 256 KiB;
+      False merges only records that touch.
   """
   # Record numbers grow with the file and the offset, so sorting them groups
-  # the records by file, in (reverse) file order.
-  sorting = tf.argsort(ids, direction="ASCENDING" if dense else "DESCENDING", stable=True)
+  # the records by file, in file order.
+  sorting = tf.argsort(ids, stable=True)
   ids_sorted = tf.gather(ids, sorting)
   files = tf.searchsorted(index.starts[1:], ids_sorted, side="right", out_type=tf.int64)
   offsets = tf.gather(index.offsets, ids_sorted)
@@ -166,10 +167,13 @@ def read_records(index: RecordIndex, paths: tf.Tensor, ids: tf.Tensor, *, dense:
   changes = tf.where(files[1:] != files[:-1])[:, 0] + 1
   bounds = tf.concat([[0], changes, [count]], axis=0)
   runs = tf.size(bounds) - 1
+  merge_gap = _MERGE_GAP_BYTES if dense else 0
 
   def read_run(i, parts):
     begin, end = bounds[i], bounds[i + 1]
-    records = native.tfrecord_read(paths[files[begin]], offsets[begin:end], lengths[begin:end])
+    records = native.tfrecord_read(
+      paths[files[begin]], offsets[begin:end], lengths[begin:end], max_merge_gap_bytes=merge_gap
+    )
     return i + 1, parts.write(i, records)
 
   parts = tf.TensorArray(tf.string, size=runs, infer_shape=False, element_shape=tf.TensorShape([None]))

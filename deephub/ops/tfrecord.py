@@ -121,7 +121,9 @@ def tfrecord_scan(path: str, *, verify_data_crc: bool = True, md5: bool = False)
   )
 
 
-def tfrecord_read(path: tf.Tensor | str, offsets: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+def tfrecord_read(
+  path: tf.Tensor | str, offsets: tf.Tensor, lengths: tf.Tensor, *, max_merge_gap_bytes: int = 256 << 10
+) -> tf.Tensor:
   """Reads the records at `offsets` (with data `lengths`) of an uncompressed TFRecord file.
 
   A graph op: use it inside `tf.data` maps and `tf.function`s. Records
@@ -132,6 +134,10 @@ def tfrecord_read(path: tf.Tensor | str, offsets: tf.Tensor, lengths: tf.Tensor)
     path: scalar string, the file.
     offsets: int64 [n], where each record's header starts (from `tfrecord_scan`).
     lengths: int64 [n], each record's data length.
+    max_merge_gap_bytes: a record that starts at most this many bytes after
+      the one before it in `offsets` ends is fetched in the same read (the gap
+      is read too). 0 merges only records that touch; a record before the
+      previous one always starts a new read.
 
   Returns:
     string [n], the records' data, in the order asked.
@@ -142,4 +148,4 @@ def tfrecord_read(path: tf.Tensor | str, offsets: tf.Tensor, lengths: tf.Tensor)
     tf.errors.DataLossError: a record at a given place does not verify (the
       file changed since the scan); the message names the file and offset.
   """
-  return _library().deephub_tfrecord_read(path, offsets, lengths)
+  return _library().deephub_tfrecord_read(path, offsets, lengths, max_merge_gap_bytes=max_merge_gap_bytes)

@@ -74,9 +74,9 @@ constexpr size_t kBufferBytes = 4 << 20;
 // whole buffer, so counting records of big files reads little more than headers.
 constexpr size_t kJumpReadBytes = 64 << 10;
 // DeephubTfrecordRead merges neighbouring records into one read when the gap
-// between them is at most this (reading a gap is cheaper than another read)...
-constexpr uint64_t kMaxMergeGapBytes = 256 << 10;
-// ...and the merged read stays at most this big (one record may be bigger).
+// between them is at most its `max_merge_gap_bytes` (default 256 KiB: reading
+// a gap from the page cache is cheaper than another read), and the merged
+// read stays at most this big (one record may be bigger).
 constexpr uint64_t kMaxMergedReadBytes = 16 << 20;
 
 uint64_t DecodeFixed64(const char* p) {
@@ -307,7 +307,12 @@ class TfrecordScanOp : public OpKernel {
 
 class TfrecordReadOp : public OpKernel {
  public:
-  explicit TfrecordReadOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit TfrecordReadOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    int64_t gap = 0;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("max_merge_gap_bytes", &gap));
+    OP_REQUIRES(ctx, gap >= 0, errors::InvalidArgument("max_merge_gap_bytes must be >= 0, got ", gap));
+    max_merge_gap_bytes_ = static_cast<uint64_t>(gap);
+  }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& path_tensor = ctx->input(0);
@@ -352,7 +357,7 @@ class TfrecordReadOp : public OpKernel {
       for (; last < n; ++last) {
         const uint64_t start = offsets(last);
         const uint64_t stop = start + kOverheadBytes + lengths(last);
-        if (start < end || start - end > kMaxMergeGapBytes || stop - begin > kMaxMergedReadBytes) break;
+        if (start < end || start - end > max_merge_gap_bytes_ || stop - begin > kMaxMergedReadBytes) break;
         end = stop;
       }
       scratch.resize(end - begin);
@@ -378,6 +383,9 @@ class TfrecordReadOp : public OpKernel {
       first = last;
     }
   }
+
+ private:
+  uint64_t max_merge_gap_bytes_;
 };
 
 absl::Status ScanShape(InferenceContext* c) {
@@ -456,6 +464,7 @@ REGISTER_OP("DeephubTfrecordRead")
     .Input("path: string")
     .Input("offsets: int64")
     .Input("lengths: int64")
+    .Attr("max_merge_gap_bytes: int = 262144")
     .Output("records: string")
     .SetShapeFn(ReadShape)
     .Doc("The records at the given offsets, data CRCs checked; see deephub/ops/tfrecord.py.");

@@ -228,6 +228,33 @@ def test_read_merges_neighbours_in_any_order_and_checks_crcs(tmp_path):
     native.tfrecord_read(path, scan.offsets[5:10], scan.lengths[5:10])
 
 
+def _bytes_read_by_this_process() -> int:
+  with open("/proc/self/io", encoding="ascii") as f:
+    return next(int(line.split()[1]) for line in f if line.startswith("rchar:"))
+
+
+@pytest.mark.parametrize("gap, reads_the_gaps", [(256 << 10, True), (0, False)])
+def test_read_merge_gap_decides_whether_gaps_are_read(tmp_path, gap, reads_the_gaps):
+  payloads = [os.urandom(100_000) for _ in range(40)]
+  path = write(tmp_path, framed(payloads))
+  scan = native.tfrecord_scan(path)
+  every_other = np.arange(0, 40, 2)
+  offsets, lengths = scan.offsets[every_other], scan.lengths[every_other]
+  native.tfrecord_read(path, offsets, lengths, max_merge_gap_bytes=gap)  # Warm-up: the kernel is built.
+  before = _bytes_read_by_this_process()
+  got = native.tfrecord_read(path, offsets, lengths, max_merge_gap_bytes=gap).numpy().tolist()
+  read = _bytes_read_by_this_process() - before
+  assert got == [payloads[i] for i in every_other]
+  # 2 MB of the records asked for; merging across the gaps reads the 1.9 MB between them too.
+  assert (read > 3_500_000) == reads_the_gaps, read
+
+
+def test_read_refuses_a_negative_merge_gap(tmp_path):
+  path = write(tmp_path, framed([b"a"]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="max_merge_gap_bytes must be >= 0"):
+    native.tfrecord_read(path, [0], [1], max_merge_gap_bytes=-1)
+
+
 def test_read_works_inside_a_dataset_graph(tmp_path):
   payloads = [bytes([i]) * i for i in range(50)]
   path = write(tmp_path, framed(payloads))
