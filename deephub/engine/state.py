@@ -72,8 +72,10 @@ def build_train_state(
       and its batches' shapes build input-shaped variables (MLPClassifier,
       SmallCNN) before the optimizer. None: the names of
       `config.train.train_feeder`'s maps (the modes, which have no train data).
-    feature_specs: batched feature specs to build the model from when there is
-      no feeder (the data a mode runs on); None builds nothing up front.
+    feature_specs: batched feature specs to build the model from: the train
+      pipeline's when it is built already, else those of the data a mode
+      runs on. None with a feeder: taken from a pass of the feeder; None
+      without one builds nothing up front.
     with_optimizer: build the optimizer and checkpoint its state; False for
       the modes, which restore weights and global_step only.
 
@@ -92,7 +94,8 @@ def build_train_state(
   with scope:  # Variables are mirrored on every replica.
     model = build_model(config.model, feature_names=feature_names, label_names=label_names)
     if feeder is not None:
-      feature_specs = feeder.dataset(epochs=1).element_spec[0]
+      if feature_specs is None:
+        feature_specs = feeder.dataset(epochs=1).element_spec[0]
       check_dense_features(model, feature_specs, where="train.train_feeder")
     if feature_specs is not None:
       model.build(feature_specs)  # Input-shaped variables, before the optimizer.

@@ -58,12 +58,15 @@ def train_and_evaluate(
     if placement.is_chief:  # Only the chief writes into model_dir.
       variants.write_resolved_config(config, model_dir)
     inputs = prepare_inputs(config, train_feeder=train_feeder, eval_feeder=eval_feeder)
-    trained = state.build_train_state(config, placement, inputs.train)
-    # Repeated forever: the step count, not the data, ends training.
-    where = "train.train_feeder"
-    iterator = iter(
-      distributed_dataset(inputs.train, placement.strategy, data_service=runtime.data_service, where=where)
+    # Repeated forever: the step count, not the data, ends training. Built
+    # before the model, which takes its shapes from the built pipeline.
+    where, built = "train.train_feeder", []
+    batches = distributed_dataset(
+      inputs.train, placement.strategy, data_service=runtime.data_service, where=where, on_built=built.append
     )
+    feature_specs = built[0].element_spec[0] if built else None
+    trained = state.build_train_state(config, placement, inputs.train, feature_specs=feature_specs)
+    iterator = iter(batches)
     if train.checkpoint_input_state:
       trained.add_input_state(iterator)
     saver = state.resume(config, trained, is_chief=placement.is_chief)

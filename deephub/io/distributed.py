@@ -8,6 +8,7 @@ process, which then only receives finished batches.
 """
 
 import re
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -17,7 +18,14 @@ from deephub.errors import UserError
 _ADDRESS = re.compile(r"^(grpc://)?[^\s:/]+:\d+$")
 
 
-def distributed_dataset(feeder, strategy: tf.distribute.Strategy, *, data_service: str, where: str):
+def distributed_dataset(
+  feeder,
+  strategy: tf.distribute.Strategy,
+  *,
+  data_service: str,
+  where: str,
+  on_built: Callable[[tf.data.Dataset], None] | None = None,
+):
   """Returns the strategy's distributed dataset of `feeder`, repeated forever.
 
   Args:
@@ -25,6 +33,9 @@ def distributed_dataset(feeder, strategy: tf.distribute.Strategy, *, data_servic
     strategy: the strategy whose replicas consume the batches.
     data_service: tf.data service dispatcher address, or '' to read locally.
     where: the feeder's config path, for error messages.
+    on_built: called with each input pipeline's dataset as the strategy
+      builds it (before the tf.data service, if any): the strategies build
+      them here, so its element spec is known before the model is built.
 
   Raises:
     UserError: a malformed `data_service` address, or a global batch that
@@ -41,6 +52,8 @@ def distributed_dataset(feeder, strategy: tf.distribute.Strategy, *, data_servic
       dataset = feeder.dataset(epochs=None, input_context=input_context)
     except UserError as error:
       raise UserError(f"{where}: {error}") from None
+    if on_built is not None:
+      on_built(dataset)
     return through_data_service(dataset, data_service) if data_service else dataset
 
   return strategy.distribute_datasets_from_function(dataset_fn)
