@@ -27,6 +27,7 @@ and `python -m deephub.train -v 1` set) turns the filter off.
 """
 
 import contextlib
+import gc
 import os
 import re
 import sys
@@ -93,9 +94,32 @@ def load_tensorflow() -> None:
   Entry points call this before the engine imports TensorFlow; afterwards
   nothing prints those lines again (the import and the probe run once).
   """
-  if "tensorflow" in sys.modules or verbose():
+  if "tensorflow" in sys.modules:
     return
-  with filtered_stderr():
+  quiet = contextlib.nullcontext() if verbose() else filtered_stderr()
+  with quiet, _import_time_objects_kept_out_of_gc():
     import tensorflow as tf
 
     tf.config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def _import_time_objects_kept_out_of_gc() -> Iterator[None]:
+  """Runs the block with Python's cyclic garbage collector off, then freezes what it created.
+
+  Importing TensorFlow (with Keras) creates about 590,000 objects that live
+  as long as the process. Each full collection walks all of them: six ran
+  during the import, 0.5 s of a 4.5 s import on this 2-core machine, and a
+  collection afterwards found only about 1,600 unreachable objects.
+  `gc.freeze()` moves the import's objects into the permanent generation,
+  so later full collections (while tracing, while training) skip them too.
+  The price: the few cycles the import left behind are never freed.
+  """
+  was_enabled = gc.isenabled()
+  gc.disable()
+  try:
+    yield
+  finally:
+    gc.freeze()
+    if was_enabled:
+      gc.enable()
