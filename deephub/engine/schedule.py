@@ -19,7 +19,6 @@ from deephub.engine.actions import (
   Evaluate,
   EvaluationCallback,
   LogProgress,
-  PeriodicTrigger,
   RollBack,
   SaveCheckpoint,
   StopEarly,
@@ -34,6 +33,7 @@ from deephub.engine.inputs import TrainInputs, explained_data_loss
 from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.state import TrainState
 from deephub.engine.steps import make_evaluate
+from deephub.engine.triggers import PeriodicTrigger
 from deephub.errors import UserError
 from deephub.io import remote
 from deephub.io.feeder import Feeder
