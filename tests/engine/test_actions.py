@@ -1,10 +1,16 @@
-"""The periodic actions, each alone with a fake clock and fakes for what it calls: no model, no files."""
+"""The periodic actions, each alone with a fake clock and fakes for what it calls: no model, no files.
+
+The checkpoint and evaluation actions and their order are built by schedule.py's own functions from a
+`train` section, so what is tested is what training runs.
+"""
 
 import errno
 
 import numpy as np
 import pytest
 
+from deephub.config import defaults
+from deephub.engine import schedule
 from deephub.engine.actions import (
   Evaluate,
   LogProgress,
@@ -71,9 +77,24 @@ class FakeWriter:
     self.flushes += 1
 
 
+def train_section(**keys):
+  """The defaults' `train` section with `keys` set (periods in steps or seconds)."""
+  train = defaults.base_config().train
+  for key, value in keys.items():
+    train[key] = value
+  return train
+
+
 def save_action(saver=None, every_steps=5, step=0, is_chief=True):
-  trigger = PeriodicTrigger(every_steps=every_steps, start_step=step, clock=FakeClock())
-  return SaveCheckpoint(saver or FakeSaver(), trigger=trigger, global_step=FakeStep(step), is_chief=is_chief)
+  """The checkpoint action as schedule.py builds it, on train.save_checkpoint_steps = every_steps."""
+  return schedule.save_action(
+    train_section(save_checkpoint_steps=every_steps, save_checkpoint_secs=None),
+    saver or FakeSaver(),
+    FakeStep(step),
+    start_step=step,
+    is_chief=is_chief,
+    clock=FakeClock(),
+  )
 
 
 def test_save_checkpoint_on_crossing_its_period_once_per_step():
@@ -150,19 +171,20 @@ class FakeProgress:
     self.evals.append(step)
 
 
-def evaluate_action(*, clock=None, every_steps=None, every_secs=None, at_every_checkpoint=False, save=None,
-                    results=None, on_evaluation=None, is_chief=True, total_steps=100):  # fmt: skip
+def evaluate_action(*, clock=None, every_steps=None, every_secs=None, save=None, results=None,
+                    on_evaluation=None, is_chief=True, total_steps=100):  # fmt: skip
+  """The evaluation action as schedule.py builds it, on train.validation_steps / validation_secs."""
   passes = []
 
   def run_pass():
     passes.append(True)
     return results if results is not None else {"loss": np.float32(0.5)}
 
-  clock = clock or FakeClock()
-  action = Evaluate(
+  action = schedule.evaluate_action(
+    train_section(validation_steps=every_steps, validation_secs=every_secs),
+    start_step=0,
+    clock=clock or FakeClock(),
     run_pass=run_pass,
-    trigger=PeriodicTrigger(every_steps=every_steps, every_secs=every_secs, clock=clock),
-    at_every_checkpoint=at_every_checkpoint,
     save=save or save_action(every_steps=None),
     writer=FakeWriter(),
     exporters=FakeExporters(),
@@ -188,13 +210,14 @@ def test_evaluate_every_secs_saves_writes_exports_and_records():
   assert action.results == {"loss": 0.5} and action.evaluated_step == 8
 
 
-def test_evaluate_at_every_checkpoint_when_validation_secs_is_none():
+@pytest.mark.parametrize("validation_secs, evaluated", [(None, [4, 8]), (3600, [])])
+def test_evaluate_at_every_checkpoint_when_validation_secs_is_none(validation_secs, evaluated):
   save = save_action(every_steps=4)
-  action, passes = evaluate_action(at_every_checkpoint=True, save=save)
+  action, passes = evaluate_action(every_secs=validation_secs, save=save)
   for first, last in [(1, 2), (3, 4), (5, 6), (7, 8)]:
     save(loop_record(first, last))
     action(loop_record(first, last))
-  assert action.early_stopping.recorded == [4, 8]
+  assert action.early_stopping.recorded == evaluated
 
 
 def test_evaluate_only_on_the_chief():
@@ -286,3 +309,29 @@ def test_roll_back_refused_names_the_fix(policy, workers):
   ):
     rollback(bad)
   assert save.saver.restored == []
+
+
+def test_the_schedules_order_lets_each_action_see_this_loops_work():
+  """Evaluation follows the checkpoint it belongs to; the early-stopping vote hears this loop's callback."""
+  save = save_action(every_steps=4)
+  evaluate, _ = evaluate_action(save=save, on_evaluation=lambda step, scalars: True)
+  writer, progress = FakeWriter(), FakeProgress()
+  actions = schedule.ordered_actions(
+    train_section(save_summary_steps=2, log_step_count_steps=4),
+    save=save,
+    evaluate=evaluate,
+    writer=writer,
+    progress=progress,
+    early_stopping=FakeEarlyStopping(),
+    stop_requested=lambda: False,
+    vote=lambda local: local,
+    start_step=0,
+    clock=FakeClock(),
+  )
+  assert [type(action) for action in actions] == [
+    WriteSummaries, SaveCheckpoint, Evaluate, LogProgress, StopEarly, StopOnSignal
+  ]  # fmt: skip
+  reasons = [action(loop_record(1, 4)) for action in actions]
+  assert save.saver.saved == [4] and evaluate.early_stopping.recorded == [4]
+  assert reasons == [None, None, None, None, StopReason.EARLY_STOPPED, None]
+  assert [step for step, _ in writer.written] == [2, 4] and progress.updates == [(4, 4.0, True)]
