@@ -1,13 +1,12 @@
 """The quiet console: TensorFlow's no-GPU lines hidden on the real entry points, back with -l DEBUG / -v 1."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from deephub import console
-from tests.conftest import REPO, run_cli
+from tests.cli_run import run_deep
+from tests.conftest import run_cli
 
 # What a CPU-only machine printed before deephub's first line (issue 20), and
 # the deprecation notice the event-file reader used to trigger.
@@ -65,24 +64,15 @@ def test_verbose_only_when_tensorflow_logs_everything(monkeypatch, level, verbos
   assert console.verbose() is verbose
 
 
-def _env():
-  """The user's environment: no TF_CPP_MIN_LOG_LEVEL of ours."""
-  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-  return {**env, "PYTHONPATH": REPO}
-
-
-def _deep(*args, cwd):
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *args],
-    cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300,
-  )  # fmt: skip
+# Left out of the children's environment, as the user's has no TF_CPP_MIN_LOG_LEVEL of ours.
+NOT_THE_USERS = ("TF_CPP_MIN_LOG_LEVEL",)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """`deep trainer train toy` in a fresh folder, off a terminal, as CI or `| tee` would run it."""
   cwd = tmp_path_factory.mktemp("quiet")
-  return cwd, _deep("trainer", "train", "toy", cwd=cwd)
+  return cwd, run_deep("trainer", "train", "toy", cwd=cwd, drop_env=NOT_THE_USERS)
 
 
 def test_deep_trainer_train_is_quiet_and_says_what_next(trained):
@@ -112,13 +102,12 @@ def test_python_m_deephub_train_is_quiet_off_a_terminal(trained):
 
 def test_debug_and_v1_show_tensorflow_lines_again(trained):
   cwd, _ = trained
-  debug = _deep("-l", "DEBUG", "trainer", "evaluate", "toy", cwd=cwd)
+  debug = run_deep("-l", "DEBUG", "trainer", "evaluate", "toy", cwd=cwd, drop_env=NOT_THE_USERS)
   assert debug.returncode == 0, debug.stderr[-3000:]
   assert "InitializeLog" in debug.stderr
-  v1 = subprocess.run(
-    [sys.executable, "-m", "deephub.train", "--variant=toy", "--mode=evaluate", "-v", "1"],
-    cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300,
-  )  # fmt: skip
+  v1 = run_deep(
+    "--variant=toy", "--mode=evaluate", "-v", "1", module="deephub.train", cwd=cwd, drop_env=NOT_THE_USERS
+  )
   assert v1.returncode == 0, v1.stderr[-3000:]
   assert "InitializeLog" in v1.stderr
 
@@ -126,7 +115,7 @@ def test_debug_and_v1_show_tensorflow_lines_again(trained):
 @pytest.mark.io
 def test_quiet_on_tensorflow_2_17(tmp_path):
   """The io environment's TensorFlow 2.17 prints other lines (cuDNN/cuFFT/cuBLAS factories); hidden too."""
-  done = _deep("trainer", "train", "toy", "-p", "train.epochs", "2", cwd=tmp_path)
+  done = run_deep("trainer", "train", "toy", "-p", "train.epochs", "2", cwd=tmp_path, drop_env=NOT_THE_USERS)
   assert done.returncode == 0, done.stderr[-3000:]
   for fragment in NOISE_FRAGMENTS:
     assert fragment not in done.stderr, done.stderr

@@ -12,7 +12,7 @@ import tensorflow as tf
 from deephub import variants
 from deephub.io import make_feeder
 from deephub.resources import toy_data_dir
-from tests.cli.test_main import run_deep
+from tests.cli_run import run_deep
 from tests.conftest import read_scalars
 
 NUMBER = {"type": "FixedLenFeature", "shape": [1], "dtype": "int64"}

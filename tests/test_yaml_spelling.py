@@ -16,7 +16,7 @@ from deephub.errors import UserError
 from deephub.io import make_feeder
 from deephub.models import build_model
 from deephub.resources import toy_data_dir
-from tests.cli.test_main import run_deep
+from tests.cli_run import run_deep
 from tests.conftest import REPO, read_scalars
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "later_yaml", "variants")

@@ -2,9 +2,10 @@
 
 Each action is called by the Controller with the `Loop` just run and returns
 None, or a `StopReason` to end training there. Periodic ones are driven by
-a `PeriodicTrigger`; every clock is passed in, so tests need not sleep. The
-order the Controller calls them in (schedule.py) is today's: summaries,
-checkpoint, evaluation, progress, early-stopping vote, stop-signal vote.
+a `PeriodicTrigger` (triggers.py); every clock is passed in, so tests need
+not sleep. The order the Controller calls them in (schedule.py) is today's:
+summaries, checkpoint, evaluation, progress, early-stopping vote, stop-signal
+vote.
 
 - `WriteSummaries`: the per-step train scalars, every `save_summary_steps`.
 - `SaveCheckpoint`: a checkpoint every `save_checkpoint_steps` / `_secs`.
@@ -19,7 +20,6 @@ checkpoint, evaluation, progress, early-stopping vote, stop-signal vote.
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -29,6 +29,7 @@ from absl import logging
 from deephub.engine.checkpoint import CheckpointSaver, NonFiniteValuesError
 from deephub.engine.controller import Loop, StopReason
 from deephub.engine.input_state import INPUT_STATE_KEY
+from deephub.engine.triggers import PeriodicTrigger
 from deephub.errors import UserError
 from deephub.write_errors import explain as explain_write_error
 
@@ -37,50 +38,6 @@ from deephub.write_errors import explain as explain_write_error
 EvaluationCallback = Callable[[int, Mapping[str, float]], bool]
 # True on every worker when the argument is True on any (preemption.any_worker).
 Vote = Callable[[bool], bool]
-
-
-class PeriodicTrigger:
-  """Fires when a step multiple is crossed or enough seconds have passed.
-
-  Steps advance by `steps_per_loop`, so a step period fires on *crossing* a
-  multiple of it, not on equality.
-  """
-
-  def __init__(
-    self,
-    *,
-    every_steps: int | None = None,
-    every_secs: float | None = None,
-    start_step: int = 0,
-    clock: Callable[[], float] = time.monotonic,
-  ):
-    """Args:
-    every_steps: fire on crossing a multiple of this step count.
-    every_secs: fire when this many seconds passed since the last firing.
-    start_step: step the run starts (or resumes) from.
-    clock: returns seconds; `time.monotonic` unless testing.
-    """
-    self.every_steps = every_steps
-    self.every_secs = every_secs
-    self._clock = clock
-    self._last_step = start_step
-    self._last_time = clock()
-
-  def __call__(self, step: int) -> bool:
-    """Returns True (and restarts the period) when the trigger fires at `step`."""
-    fired = False
-    if self.every_steps and step // self.every_steps > self._last_step // self.every_steps:
-      fired = True
-    if self.every_secs is not None and self._clock() - self._last_time >= self.every_secs:
-      fired = True
-    if fired:
-      self.reset(step)
-    return fired
-
-  def reset(self, step: int) -> None:
-    """Marks work done at `step` (e.g. a final save outside the trigger)."""
-    self._last_step = step
-    self._last_time = self._clock()
 
 
 class NonFiniteLossError(UserError, RuntimeError):

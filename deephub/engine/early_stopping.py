@@ -11,8 +11,8 @@ counting where it stopped.
 import ml_collections
 from absl import logging
 
-from deephub.engine.actions import PeriodicTrigger
 from deephub.engine.event_files import History, is_better, read_scalars
+from deephub.engine.triggers import PeriodicTrigger
 from deephub.errors import UserError
 
 

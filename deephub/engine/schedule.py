@@ -1,8 +1,10 @@
 """The actions of one training run, built from the `train` section's periods, and the work at its end.
 
-`build_schedule` turns the config's periods into the actions the Controller
-calls after each loop (actions.py), in this order: summaries, checkpoint,
-evaluation, progress, the early-stopping vote, the stop-signal vote.
+`Schedule` turns the config's periods into the actions the Controller calls
+after each loop (actions.py): `save_action`, `evaluate_action` and
+`ordered_actions` say which period drives which action and in what order
+(summaries, checkpoint, evaluation, progress, the early-stopping vote, the
+stop-signal vote); the tests call them too, with fakes for what they drive.
 `Schedule.finish` does what follows the last loop however training stopped:
 the final checkpoint, the final evaluation, the exports and metrics.csv.
 """
@@ -19,11 +21,11 @@ from deephub.engine.actions import (
   Evaluate,
   EvaluationCallback,
   LogProgress,
-  PeriodicTrigger,
   RollBack,
   SaveCheckpoint,
   StopEarly,
   StopOnSignal,
+  Vote,
   WriteSummaries,
 )
 from deephub.engine.checkpoint import CheckpointSaver
@@ -34,6 +36,7 @@ from deephub.engine.inputs import TrainInputs, explained_data_loss
 from deephub.engine.metrics_csv import write_metrics_csv
 from deephub.engine.state import TrainState
 from deephub.engine.steps import make_evaluate
+from deephub.engine.triggers import PeriodicTrigger
 from deephub.errors import UserError
 from deephub.io import remote
 from deephub.io.feeder import Feeder
@@ -84,6 +87,78 @@ def check_schedule(train: ml_collections.ConfigDict) -> None:
       raise UserError(f"train.{key} is {value}; set it to 1 or more")
 
 
+def save_action(
+  train: ml_collections.ConfigDict,
+  saver: CheckpointSaver,
+  global_step,
+  *,
+  start_step: int,
+  is_chief: bool,
+  clock: Callable[[], float],
+) -> SaveCheckpoint:
+  """The checkpoint action, on save_checkpoint_steps / save_checkpoint_secs."""
+  trigger = PeriodicTrigger(
+    every_steps=train.save_checkpoint_steps,
+    every_secs=train.save_checkpoint_secs,
+    start_step=start_step,
+    clock=clock,
+  )
+  return SaveCheckpoint(saver, trigger=trigger, global_step=global_step, is_chief=is_chief)
+
+
+def evaluate_action(
+  train: ml_collections.ConfigDict, *, start_step: int, clock: Callable[[], float], **parts
+) -> Evaluate:
+  """The evaluation action, on validation_steps / validation_secs; `parts` are Evaluate's other arguments."""
+  trigger = PeriodicTrigger(
+    every_steps=train.validation_steps, every_secs=train.validation_secs, start_step=start_step, clock=clock
+  )
+  # validation_secs None: after every checkpoint, as Estimator's unthrottled evaluation.
+  return Evaluate(trigger=trigger, at_every_checkpoint=train.validation_secs is None, **parts)
+
+
+def ordered_actions(
+  train: ml_collections.ConfigDict,
+  *,
+  save: SaveCheckpoint,
+  evaluate: Evaluate | None,
+  writer,
+  progress,
+  early_stopping: Callable[[int], str | None],
+  stop_requested: Callable[[], bool],
+  vote: Vote,
+  start_step: int,
+  clock: Callable[[], float],
+) -> list[Action]:
+  """The actions in the order the Controller calls them after each loop.
+
+  The order is what each needs of the ones before it: the evaluation
+  belongs to the checkpoint this loop wrote, and the early-stopping vote
+  hears what this loop's evaluation asked.
+
+  Args:
+    train: the `train` section (save_summary_steps, log_step_count_steps).
+    save: the checkpoint action (save_action); its explained_writes serve the summaries.
+    evaluate: the evaluation action (evaluate_action); None without eval data.
+    writer: the train ScalarWriter.
+    progress: the progress display.
+    early_stopping: returns why to stop at a step, or None.
+    stop_requested: True once a stop signal arrived (preemption.requested).
+    vote: shares a stop decision with every worker.
+    start_step: the step the run starts (or resumes) from.
+    clock: seconds, for the log period.
+  """
+  log_trigger = PeriodicTrigger(every_steps=train.log_step_count_steps, start_step=start_step, clock=clock)
+  return [
+    WriteSummaries(writer, every_steps=train.save_summary_steps, explained_writes=save.explained_writes),
+    save,
+    *([evaluate] if evaluate is not None else []),
+    LogProgress(progress, trigger=log_trigger),
+    StopEarly(early_stopping, evaluate, vote=vote),
+    StopOnSignal(stop_requested, vote=vote),
+  ]
+
+
 class TrainResult(dict):
   """The final evaluation's scalars (a dict, {} without eval data), and how training ended."""
 
@@ -132,14 +207,8 @@ class Schedule:
     # Only the chief writes into model_dir; other workers get writers that write nothing.
     self.train_writer = distribute.chief_writer(placement, self.model_dir)
     self.eval_writer = distribute.chief_writer(placement, os.path.join(self.model_dir, "eval"))
-    save_trigger = PeriodicTrigger(
-      every_steps=train.save_checkpoint_steps,
-      every_secs=train.save_checkpoint_secs,
-      start_step=step,
-      clock=clock,
-    )
-    self.save = SaveCheckpoint(
-      saver, trigger=save_trigger, global_step=state.global_step, is_chief=placement.is_chief
+    self.save = save_action(
+      train, saver, state.global_step, start_step=step, is_chief=placement.is_chief, clock=clock
     )
     if self.save.saved_step is not None and placement.is_chief:
       self._mark_resume(step, has_eval=inputs.eval is not None)
@@ -157,16 +226,18 @@ class Schedule:
     self.evaluate = None
     if inputs.eval is not None:
       self.evaluate = self._evaluate_action(config, state, inputs.eval, early_stopping, clock, on_evaluation)
-    log_trigger = PeriodicTrigger(every_steps=train.log_step_count_steps, start_step=step, clock=clock)
-    writes = self.save.explained_writes
-    self.actions: list[Action] = [
-      WriteSummaries(self.train_writer, every_steps=train.save_summary_steps, explained_writes=writes),
-      self.save,
-      *([self.evaluate] if self.evaluate is not None else []),
-      LogProgress(self.progress, trigger=log_trigger),
-      StopEarly(early_stopping, self.evaluate, vote=self._vote),
-      StopOnSignal(preemption.requested, vote=self._vote),
-    ]
+    self.actions = ordered_actions(
+      train,
+      save=self.save,
+      evaluate=self.evaluate,
+      writer=self.train_writer,
+      progress=self.progress,
+      early_stopping=early_stopping,
+      stop_requested=preemption.requested,
+      vote=self._vote,
+      start_step=step,
+      clock=clock,
+    )
     num_workers = placement.cluster.num_workers
     self.rollback = RollBack(
       self.save, policy=train.nan_policy, max_rollbacks=train.nan_max_rollbacks, num_workers=num_workers
@@ -206,16 +277,11 @@ class Schedule:
       with explained_data_loss(eval_feeder, "train.eval_feeder"):
         return evaluate(eval_feeder.dataset(epochs=1), should_stop=preemption.requested)
 
-    return Evaluate(
+    return evaluate_action(
+      train,
+      start_step=state.step,
+      clock=clock,
       run_pass=run_pass,
-      trigger=PeriodicTrigger(
-        every_steps=train.validation_steps,
-        every_secs=train.validation_secs,
-        start_step=state.step,
-        clock=clock,
-      ),
-      # validation_secs None: after every checkpoint, as Estimator's unthrottled evaluation.
-      at_every_checkpoint=train.validation_secs is None,
       save=self.save,
       writer=self.eval_writer,
       exporters=self.exporters,

@@ -1,26 +1,18 @@
 """`deep doctor` and `deep --version`: one line per item, OK or the problem with its fix."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 import deephub
 from deephub.cli import doctor
 from deephub.io import remote
+from tests.cli_run import run_deep
 from tests.conftest import REPO
 
 
-def _deep(*args, cwd=REPO):
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *args],
-    cwd=cwd, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=300,
-  )  # fmt: skip
-
-
 def test_version():
-  done = _deep("--version")
+  done = run_deep("--version")
   assert done.returncode == 0, done.stderr
   assert done.stdout.startswith(f"deephub {deephub.__version__} (")
 
@@ -31,7 +23,7 @@ def _items(stdout):
 
 def test_doctor_reports_the_missing_io_extra_with_its_fix():
   """This environment (TensorFlow 2.21, no tensorflow-io) is healthy except for the io extra."""
-  done = _deep("doctor")
+  done = run_deep("doctor")
   assert done.returncode == 1, done.stdout + done.stderr
   assert done.stderr == ""  # TensorFlow's no-GPU lines stay hidden here too.
   lines = done.stdout.splitlines()
@@ -51,7 +43,7 @@ def test_doctor_reports_the_missing_io_extra_with_its_fix():
 @pytest.mark.io
 def test_doctor_passes_on_a_healthy_install():
   """The io environment has every part: TensorFlow 2.17 with tensorflow-io."""
-  done = _deep("doctor")
+  done = run_deep("doctor")
   assert done.returncode == 0, done.stdout + done.stderr
   lines = done.stdout.splitlines()
   assert len(lines) == len(doctor.CHECKS) and all(line.startswith("OK       ") for line in lines), lines

@@ -3,11 +3,11 @@
 import io
 import os
 import shutil
-import sys
 import threading
 
 from deephub.cli.file_progress import file_progress
 from deephub.resources import toy_data_dir
+from tests.cli_run import child_env, deep_command
 from tests.conftest import REPO
 from tests.terminal import run_in_pty
 
@@ -54,8 +54,8 @@ def test_unreadable_files_print_a_line_with_or_without_a_terminal(tmp_path):
 def test_deep_utils_draw_the_bar_on_a_real_terminal(tmp_path):
   for name in ("train-00000-of-00001", "validation-00000-of-00001"):
     shutil.copy(os.path.join(toy_data_dir(), name), tmp_path)
-  env = {**os.environ, "PYTHONPATH": REPO}
-  deep = [sys.executable, "-m", "deephub.cli.main", "utils"]
+  env = child_env()
+  deep = deep_command("utils")
   code, screen = run_in_pty([*deep, "generate-metadata", str(tmp_path / "*")], cwd=REPO, env=env, timeout=120)
   assert code == 0, screen
   assert "100%" in screen and "2/2 files" in screen and "Scanned 2 files" in screen

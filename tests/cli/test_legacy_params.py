@@ -5,27 +5,13 @@ goes through the same parser.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.cli_run import run_deep
+from tests.conftest import run_cli
 
 TOY = "deephub/resources/blobs/data/toy"
-
-
-def deephub_module(*args):
-  """Runs `python -m deephub ARGS` (the `deep` command) from the repository root."""
-  return subprocess.run(
-    [sys.executable, "-m", "deephub", *args],
-    cwd=REPO,
-    env={**os.environ, "PYTHONPATH": REPO},
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
 
 
 def one_line_error(result) -> str:
@@ -38,7 +24,7 @@ def one_line_error(result) -> str:
 
 def test_p_computes_adds_model_keys_and_P_keeps_text(tmp_path):
   model_dir = tmp_path / "model"
-  result = deephub_module(
+  result = run_deep(
     "--banner", "trainer", "train", "toy",
     "-p", "model.model_dir", str(model_dir),
     "-p", "train.epochs", "4/2",  # 2.0 from `/`, a whole number: the int field takes 2.
@@ -48,6 +34,7 @@ def test_p_computes_adds_model_keys_and_P_keeps_text(tmp_path):
     "-p", "runtime.xla", "False",
     "-p", "train.train_feeder.max_examples", "-(3-2)",  # -1: all examples.
     "-P", "train.train_feeder.file_patterns", f"{TOY}/train-*",
+    module="deephub",
   )  # fmt: skip
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stderr.splitlines()[0].startswith("deephub 0.1.0: Estimator-era Deephub")
@@ -77,7 +64,9 @@ def test_p_computes_adds_model_keys_and_P_keeps_text(tmp_path):
 )
 def test_p_errors_are_one_line(tmp_path, params, fragments):
   line = one_line_error(
-    deephub_module("trainer", "train", "toy", "-p", "model.model_dir", str(tmp_path / "m"), *params)
+    run_deep(
+      "trainer", "train", "toy", "-p", "model.model_dir", str(tmp_path / "m"), *params, module="deephub"
+    )
   )
   for fragment in fragments:
     assert fragment in line
@@ -86,9 +75,9 @@ def test_p_errors_are_one_line(tmp_path, params, fragments):
 
 def test_banner_is_off_by_default_and_the_last_flag_wins():
   pattern = f"{TOY}/*"
-  plain = deephub_module("utils", "total-examples", pattern)
-  shown = deephub_module("--hide-banner", "--banner", "utils", "total-examples", pattern)
-  hidden = deephub_module("--banner", "--hide-banner", "utils", "total-examples", pattern)
+  plain = run_deep("utils", "total-examples", pattern, module="deephub")
+  shown = run_deep("--hide-banner", "--banner", "utils", "total-examples", pattern, module="deephub")
+  hidden = run_deep("--banner", "--hide-banner", "utils", "total-examples", pattern, module="deephub")
   for result in (plain, shown, hidden):
     assert result.returncode == 0, result.stderr
   assert plain.stdout == shown.stdout == hidden.stdout and "20" in plain.stdout

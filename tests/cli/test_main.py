@@ -10,22 +10,8 @@ import pytest
 from deephub.cli import main as deep
 from deephub.cli import trainer_commands
 from deephub.errors import UserError
+from tests.cli_run import run_deep, script_env
 from tests.conftest import REPO, run_cli
-
-DEEP_SCRIPT = os.path.join(os.path.dirname(sys.executable), "deep")
-
-
-def run_deep(*args, cwd=REPO, timeout=300):
-  """Runs `python -m deephub.cli.main ARGS` (the `deep` console script's code) in a child process."""
-  env = {**os.environ, "PYTHONPATH": REPO}
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *args],
-    cwd=cwd,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-  )
 
 
 def parse(*argv):
@@ -126,16 +112,14 @@ def test_help_and_utils_do_not_import_tensorflow(argv):
 
 def test_documented_commands_verbatim_and_parity_with_deephub_train(tmp_path):
   """The old docs' command through the installed `deep` script, and the same run through deephub.train."""
-  assert os.path.isfile(DEEP_SCRIPT), f"the deep console script is not installed beside {sys.executable}"
   deep_dir, train_dir = tmp_path / "deep", tmp_path / "train"
   command = (
     f"deep -l DEBUG trainer train toy -p model.model_dir {deep_dir} "
     "-p train.train_feeder.file_patterns deephub/resources/blobs/data/toy/train-* "
     "-p train.eval_feeder.file_patterns deephub/resources/blobs/data/toy/validation-*"
   )
-  env = {**os.environ, "PATH": f"{os.path.dirname(DEEP_SCRIPT)}:{os.environ['PATH']}"}
   result = subprocess.run(
-    ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    ["bash", "-c", command], cwd=REPO, env=script_env(), capture_output=True, text=True, timeout=300
   )
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"deephub: training toy into {deep_dir}" in result.stderr

@@ -14,11 +14,10 @@ import pytest
 from deephub.cli.main import main
 from deephub.resources import toy_data_dir
 from tests import tfrecord_reference
+from tests.cli_run import script_env
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("native_ops")
-
-DEEP_SCRIPT = os.path.join(os.path.dirname(sys.executable), "deep")
 
 
 @pytest.fixture
@@ -126,10 +125,9 @@ def test_pattern_without_files(tmp_path, capsys):
 
 def test_documented_generate_command_verbatim(folder):
   """`deep utils generate-metadata '/path-to-files-folder/*'` through the installed script."""
-  assert os.path.isfile(DEEP_SCRIPT), f"the deep console script is not installed beside {sys.executable}"
   result = subprocess.run(
     ["bash", "-c", f"deep utils generate-metadata '{folder}/*' --compression_type ''"],
-    env={**os.environ, "PATH": f"{os.path.dirname(DEEP_SCRIPT)}:{os.environ['PATH']}"},
+    env=script_env(),
     capture_output=True,
     text=True,
     timeout=120,

@@ -17,6 +17,7 @@ import tensorflow as tf
 from deephub.cli import main as deep
 from deephub.io import metadata
 from deephub.preprocess import image, text, tokenizers
+from tests.cli_run import child_env, deep_command, run_deep
 from tests.conftest import REPO
 from tests.preprocess.test_image import _pixels, encode
 
@@ -171,9 +172,8 @@ def test_an_interrupted_image_run_resumes_to_the_same_output(tmp_path):
   argv = _image_argv(root, interrupted, "--num_threads", "1")
   argv[argv.index("--train_shards") + 1] = "4"
   child = subprocess.Popen(
-    [sys.executable, "-m", "deephub.cli.main", *argv], cwd=REPO, env={**os.environ, "PYTHONPATH": REPO},
-    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-  )  # fmt: skip
+    deep_command(*argv), cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+  )
   first = [f"train-0000{i}-of-00004" for i in range(3)]
   deadline = time.monotonic() + 240
   while not all((interrupted / name).exists() for name in first):
@@ -203,11 +203,8 @@ def test_an_interrupted_image_run_resumes_to_the_same_output(tmp_path):
 def _run_on_a_pty(argv):
   """Runs `deep ARGV` with stderr on a pseudo-terminal; returns (exit code, what the terminal showed)."""
   leader, follower = pty.openpty()
-  env = {**os.environ, "PYTHONPATH": REPO, "TERM": "xterm", "COLUMNS": "160"}
-  child = subprocess.Popen(
-    [sys.executable, "-m", "deephub.cli.main", *argv], cwd=REPO, env=env, stdout=subprocess.PIPE,
-    stderr=follower,
-  )  # fmt: skip
+  env = child_env(TERM="xterm", COLUMNS="160")
+  child = subprocess.Popen(deep_command(*argv), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=follower)
   os.close(follower)
   shown = b""
   while True:
@@ -228,10 +225,7 @@ def test_a_progress_bar_with_speed_and_eta_on_a_terminal_only(photos, tmp_path):
   code, shown = _run_on_a_pty(_image_argv(root, tmp_path / "out"))
   assert code == 0
   assert "images/s" in shown and "ETA" in shown and "20/20" in shown  # 18 records and the 2 skipped files.
-  piped = subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *_image_argv(root, tmp_path / "piped")], cwd=REPO,
-    env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=240,
-  )  # fmt: skip
+  piped = run_deep(*_image_argv(root, tmp_path / "piped"), timeout=240)
   assert piped.returncode == 0 and "images/s" not in piped.stderr and "ETA" not in piped.stderr
 
 

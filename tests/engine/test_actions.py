@@ -1,15 +1,20 @@
-"""The periodic actions and their trigger, each alone with a fake clock and fakes for what it calls."""
+"""The periodic actions, each alone with a fake clock and fakes for what it calls: no model, no files.
+
+The checkpoint and evaluation actions and their order are built by schedule.py's own functions from a
+`train` section, so what is tested is what training runs.
+"""
 
 import errno
 
 import numpy as np
 import pytest
 
+from deephub.config import defaults
+from deephub.engine import schedule
 from deephub.engine.actions import (
   Evaluate,
   LogProgress,
   NonFiniteLossError,
-  PeriodicTrigger,
   RollBack,
   SaveCheckpoint,
   StopEarly,
@@ -19,57 +24,9 @@ from deephub.engine.actions import (
 from deephub.engine.checkpoint import NonFiniteValuesError
 from deephub.engine.controller import Loop, StopReason
 from deephub.engine.input_state import INPUT_STATE_KEY
+from deephub.engine.triggers import PeriodicTrigger
 from deephub.errors import UserError
-
-
-class FakeClock:
-  def __init__(self):
-    self.now = 0.0
-
-  def __call__(self):
-    return self.now
-
-
-@pytest.mark.parametrize(
-  "every_steps, start, steps, fired",
-  [
-    (10, 0, [5, 10, 15, 20], [False, True, False, True]),
-    (10, 0, [7, 14, 21, 28, 35], [False, True, True, False, True]),  # Crossing, not equality.
-    (10, 0, [100], [True]),  # One jump over several multiples fires once.
-    (10, 10, [10, 19, 20], [False, False, True]),  # Resumed at a multiple: no refire.
-    (1, 0, [1, 2, 3], [True, True, True]),
-    (None, 0, [1, 100], [False, False]),
-  ],
-)
-def test_step_trigger(every_steps, start, steps, fired):
-  trigger = PeriodicTrigger(every_steps=every_steps, start_step=start, clock=FakeClock())
-  assert [trigger(step) for step in steps] == fired
-
-
-def test_seconds_trigger_restarts_its_period():
-  clock = FakeClock()
-  trigger = PeriodicTrigger(every_secs=60, clock=clock)
-  clock.now = 59
-  assert not trigger(1)
-  clock.now = 60
-  assert trigger(2)
-  clock.now = 100
-  assert not trigger(3)
-  clock.now = 121
-  assert trigger(4)
-
-
-def test_reset_marks_work_done():
-  clock = FakeClock()
-  trigger = PeriodicTrigger(every_steps=5, every_secs=10, clock=clock)
-  clock.now = 9
-  trigger.reset(4)
-  clock.now = 18
-  assert not trigger(4)
-  assert trigger(5)
-
-
-# The actions, each alone with fakes: no model, no files, no TensorFlow graphs.
+from tests.engine.test_triggers import FakeClock
 
 
 def loop_record(first, last, total=100, loss=None, finite=None):
@@ -120,9 +77,24 @@ class FakeWriter:
     self.flushes += 1
 
 
+def train_section(**keys):
+  """The defaults' `train` section with `keys` set (periods in steps or seconds)."""
+  train = defaults.base_config().train
+  for key, value in keys.items():
+    train[key] = value
+  return train
+
+
 def save_action(saver=None, every_steps=5, step=0, is_chief=True):
-  trigger = PeriodicTrigger(every_steps=every_steps, start_step=step, clock=FakeClock())
-  return SaveCheckpoint(saver or FakeSaver(), trigger=trigger, global_step=FakeStep(step), is_chief=is_chief)
+  """The checkpoint action as schedule.py builds it, on train.save_checkpoint_steps = every_steps."""
+  return schedule.save_action(
+    train_section(save_checkpoint_steps=every_steps, save_checkpoint_secs=None),
+    saver or FakeSaver(),
+    FakeStep(step),
+    start_step=step,
+    is_chief=is_chief,
+    clock=FakeClock(),
+  )
 
 
 def test_save_checkpoint_on_crossing_its_period_once_per_step():
@@ -199,19 +171,20 @@ class FakeProgress:
     self.evals.append(step)
 
 
-def evaluate_action(*, clock=None, every_steps=None, every_secs=None, at_every_checkpoint=False, save=None,
-                    results=None, on_evaluation=None, is_chief=True, total_steps=100):  # fmt: skip
+def evaluate_action(*, clock=None, every_steps=None, every_secs=None, save=None, results=None,
+                    on_evaluation=None, is_chief=True, total_steps=100):  # fmt: skip
+  """The evaluation action as schedule.py builds it, on train.validation_steps / validation_secs."""
   passes = []
 
   def run_pass():
     passes.append(True)
     return results if results is not None else {"loss": np.float32(0.5)}
 
-  clock = clock or FakeClock()
-  action = Evaluate(
+  action = schedule.evaluate_action(
+    train_section(validation_steps=every_steps, validation_secs=every_secs),
+    start_step=0,
+    clock=clock or FakeClock(),
     run_pass=run_pass,
-    trigger=PeriodicTrigger(every_steps=every_steps, every_secs=every_secs, clock=clock),
-    at_every_checkpoint=at_every_checkpoint,
     save=save or save_action(every_steps=None),
     writer=FakeWriter(),
     exporters=FakeExporters(),
@@ -237,13 +210,14 @@ def test_evaluate_every_secs_saves_writes_exports_and_records():
   assert action.results == {"loss": 0.5} and action.evaluated_step == 8
 
 
-def test_evaluate_at_every_checkpoint_when_validation_secs_is_none():
+@pytest.mark.parametrize("validation_secs, evaluated", [(None, [4, 8]), (3600, [])])
+def test_evaluate_at_every_checkpoint_when_validation_secs_is_none(validation_secs, evaluated):
   save = save_action(every_steps=4)
-  action, passes = evaluate_action(at_every_checkpoint=True, save=save)
+  action, passes = evaluate_action(every_secs=validation_secs, save=save)
   for first, last in [(1, 2), (3, 4), (5, 6), (7, 8)]:
     save(loop_record(first, last))
     action(loop_record(first, last))
-  assert action.early_stopping.recorded == [4, 8]
+  assert action.early_stopping.recorded == evaluated
 
 
 def test_evaluate_only_on_the_chief():
@@ -335,3 +309,29 @@ def test_roll_back_refused_names_the_fix(policy, workers):
   ):
     rollback(bad)
   assert save.saver.restored == []
+
+
+def test_the_schedules_order_lets_each_action_see_this_loops_work():
+  """Evaluation follows the checkpoint it belongs to; the early-stopping vote hears this loop's callback."""
+  save = save_action(every_steps=4)
+  evaluate, _ = evaluate_action(save=save, on_evaluation=lambda step, scalars: True)
+  writer, progress = FakeWriter(), FakeProgress()
+  actions = schedule.ordered_actions(
+    train_section(save_summary_steps=2, log_step_count_steps=4),
+    save=save,
+    evaluate=evaluate,
+    writer=writer,
+    progress=progress,
+    early_stopping=FakeEarlyStopping(),
+    stop_requested=lambda: False,
+    vote=lambda local: local,
+    start_step=0,
+    clock=FakeClock(),
+  )
+  assert [type(action) for action in actions] == [
+    WriteSummaries, SaveCheckpoint, Evaluate, LogProgress, StopEarly, StopOnSignal
+  ]  # fmt: skip
+  reasons = [action(loop_record(1, 4)) for action in actions]
+  assert save.saver.saved == [4] and evaluate.early_stopping.recorded == [4]
+  assert reasons == [None, None, None, None, StopReason.EARLY_STOPPED, None]
+  assert [step for step, _ in writer.written] == [2, 4] and progress.updates == [(4, 4.0, True)]

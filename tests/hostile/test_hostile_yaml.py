@@ -9,8 +9,6 @@ way (where metayaml ran the payloads) but TensorFlow is never started.
 """
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -20,6 +18,7 @@ from hypothesis import strategies as st
 
 from deephub.config import variants, yaml_files, yaml_variants
 from deephub.errors import UserError
+from tests.cli_run import run_deep
 from tests.conftest import REPO, run_cli
 
 TIMEOUT = 60  # Seconds: a hang (a FIFO, an alias bomb) fails the test instead of blocking it.
@@ -34,12 +33,6 @@ def write(path, text):
 
 def run_train(variants_dir, variant="v"):
   return run_cli(f"--variant={variant}", f"--variants_dir={variants_dir}", "unexpected", timeout=TIMEOUT)
-
-
-def run_deep(*args):
-  env = {**os.environ, "PYTHONPATH": REPO}
-  command = [sys.executable, "-m", "deephub.cli.main", *args]
-  return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def one_line_error(result, prefix="deephub: error: "):
@@ -78,9 +71,12 @@ def test_composed_templates_are_data(tmp_path, form, where):
   line = one_line_error(run_train(tmp_path / "variants"))
   assert "unexpected arguments" in line  # The whole variant loaded, then the run stopped.
   line = one_line_error(
-    run_deep("trainer", "train", "v", "-d", str(tmp_path / "variants"), "-p", "train.no_such_key", "1"),
+    run_deep(
+      "trainer", "train", "v", "-d", str(tmp_path / "variants"), "-p", "train.no_such_key", "1",
+      timeout=TIMEOUT,
+    ),
     prefix="deephub: error: ",
-  )
+  )  # fmt: skip
   assert "no_such_key" in line
   # In-process too: the composed text is the value, kept as text, never evaluated.
   config = variants.load_variant("v", str(tmp_path / "variants"))
@@ -191,7 +187,9 @@ def test_a_python_variant_runs_once(tmp_path):
   # By path, as the issue's `--variant=/abs/x.py`; the run stops after every flag parsed.
   one_line_error(run_cli(f"--variant={tmp_path / 'counted.py'}", "unexpected", timeout=TIMEOUT))
   assert counter.read_text() == "ran\n"
-  deep = run_deep("trainer", "train", "counted.py", "-d", str(tmp_path), "-p", "no.such", "1")
+  deep = run_deep(
+    "trainer", "train", "counted.py", "-d", str(tmp_path), "-p", "no.such", "1", timeout=TIMEOUT
+  )
   one_line_error(deep, prefix="deephub: error: ")
   assert counter.read_text() == "ran\n" * 2
 
@@ -270,8 +268,9 @@ def test_a_class_spelled_variant_cannot_call_an_arbitrary_class(tmp_path, sectio
   )
   write(tmp_path / "v" / "v.yaml", f"extend: {os.path.join(REPO, 'configs', 'variants', 'toy.yaml')}\n{body}")
   result = run_deep(
-    "trainer", "train", "v", "-d", str(tmp_path / "v"), "-p", "model.model_dir", str(tmp_path / "m")
-  )
+    "trainer", "train", "v", "-d", str(tmp_path / "v"), "-p", "model.model_dir", str(tmp_path / "m"),
+    timeout=TIMEOUT,
+  )  # fmt: skip
   assert result.returncode == 2, result.stderr[-2000:]
   line = result.stderr.strip().splitlines()[-1]
   key = "train.train_feeder" if section == "feeder" else "train.exporters.custom.mine"

@@ -9,15 +9,14 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from deephub.errors import UserError
 from deephub.io import metadata
 from deephub.resources import toy_data_dir
-from tests.conftest import REPO, run_cli
+from tests.cli_run import run_deep
+from tests.conftest import run_cli
 
 TRAIN = "train-00000-of-00001"
 VALIDATION = "validation-00000-of-00001"
@@ -39,19 +38,8 @@ BAD_COUNTS = {
   "huge_int": "1000000000000000",
   "beyond_int64": "9" * 30,
 }
+TIMEOUT = 60  # Seconds: a hang on a bad value fails the test instead of blocking it.
 BAD_SIZES = {"string": '"510"', "float": "510.0", "negative": "-510", "beyond_int64": str(2**63)}
-
-
-def deep(*args, timeout=60):
-  """Runs `deep ARGS` (python -m deephub.cli.main) in a child process."""
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *args],
-    cwd=REPO,
-    env={**os.environ, "PYTHONPATH": REPO},
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-  )
 
 
 def one_line(stderr: str) -> str:
@@ -101,7 +89,7 @@ def test_validate_flags_and_generate_rescans_a_bad_entry(folder, key, raw):
   pattern = str(folder / "*-of-*")
 
   for depth in ("--shallow-check", "--deep-check"):
-    validate = deep("utils", "validate", pattern, depth)
+    validate = run_deep("utils", "validate", pattern, depth, timeout=TIMEOUT)
     assert validate.returncode == 1
     assert f"{folder / TRAIN}: in {folder / META}, files.{TRAIN}.{key}" in validate.stdout
     assert one_line(validate.stderr) == "1 of 2 files do not match their metadata"
@@ -114,7 +102,8 @@ def test_validate_flags_and_generate_rescans_a_bad_entry(folder, key, raw):
     assert fragment in message
   assert snapshot(folder) == before  # Validating and refusing change nothing.
 
-  generate = deep("utils", "generate-metadata", pattern)  # No --force: bad entries are not kept.
+  # No --force: bad entries are not kept.
+  generate = run_deep("utils", "generate-metadata", pattern, timeout=TIMEOUT)
   assert generate.returncode == 0, generate.stderr
   assert "Scanned 1 files" in generate.stdout and "kept 1 up-to-date entries" in generate.stdout
   entries = json.loads((folder / META).read_text())["files"]
@@ -155,10 +144,11 @@ def test_gzip_counts_may_exceed_the_compressed_size(tmp_path):
   record = (0).to_bytes(8, "little") + bytes(8)
   (tmp_path / "many.gz").write_bytes(gzip.compress(record * 5000))
   pattern = str(tmp_path / "*.gz")
-  assert deep("utils", "generate-metadata", pattern, "--compression_type", "GZIP").returncode == 0
+  generated = run_deep("utils", "generate-metadata", pattern, "--compression_type", "GZIP", timeout=TIMEOUT)
+  assert generated.returncode == 0
   assert json.loads((tmp_path / META).read_text())["files"]["many.gz"]["total_records"] == 5000
-  assert deep("utils", "validate", pattern, "--deep-check").returncode == 0
-  total = deep("utils", "total-examples", pattern)
+  assert run_deep("utils", "validate", pattern, "--deep-check", timeout=TIMEOUT).returncode == 0
+  total = run_deep("utils", "total-examples", pattern, timeout=TIMEOUT)
   assert total.returncode == 0 and total.stdout == "Total number of examples: 5000\n", total.stderr
 
 
@@ -182,7 +172,7 @@ def test_a_malformed_metadata_file_is_one_line_and_left_alone(folder, text, reas
     ("validate", pattern, "--deep-check"),
     ("generate-metadata", pattern),
   ):
-    result = deep("utils", *args)
+    result = run_deep("utils", *args, timeout=TIMEOUT)
     assert result.returncode == 2, result.stderr
     line = one_line(result.stderr)
     assert f"{folder / META} is not valid TFRecord metadata" in line and reason in line

@@ -4,15 +4,12 @@ A 60,000-deep list given to `-p` or `--config.` used to end in a
 RecursionError from the YAML parser.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from deephub.config import overrides
 from deephub.errors import UserError
-from tests.conftest import REPO, run_cli
+from tests.cli_run import run_deep
+from tests.conftest import run_cli
 
 DEEP_VALUES = {
   # Each argument stays below Linux's 128 KiB limit for one argv string.
@@ -22,23 +19,13 @@ DEEP_VALUES = {
 }
 
 
-def deep(*args):
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *args],
-    cwd=REPO,
-    env={**os.environ, "PYTHONPATH": REPO},
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
-
-
 @pytest.mark.parametrize("form", DEEP_VALUES)
 @pytest.mark.parametrize("key", ["train.train_feeder.file_patterns", "train.train_feeder.features_map"])
 def test_p_refuses_a_deep_value_in_one_line(tmp_path, form, key):
-  result = deep(
-    "trainer", "train", "toy", "-p", "model.model_dir", str(tmp_path / "m"), "-p", key, DEEP_VALUES[form]
-  )
+  result = run_deep(
+    "trainer", "train", "toy", "-p", "model.model_dir", str(tmp_path / "m"), "-p", key, DEEP_VALUES[form],
+    timeout=120,
+  )  # fmt: skip
   assert result.returncode == 2, result.stderr[-2000:]
   assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
   lines = result.stderr.strip().splitlines()

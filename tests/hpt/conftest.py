@@ -1,8 +1,10 @@
-"""Helpers for the `deep hpt` tests: tune files, the real CLI in a child process, a study reader."""
+"""Helpers for the `deep hpt` tests: tune files, a study reader, a PostgreSQL server.
+
+The real CLI runs through tests/cli_run.py.
+"""
 
 import os
 import subprocess
-import sys
 import tempfile
 
 import optuna
@@ -33,21 +35,6 @@ def write_tune(path, **changes) -> str:
   tune = {key: value for key, value in tune.items() if value is not None}
   path.write_text(yaml.safe_dump(tune, sort_keys=False))
   return str(path)
-
-
-def deep_command(*args) -> list[str]:
-  return [sys.executable, "-m", "deephub.cli.main", *args]
-
-
-def child_env() -> dict[str, str]:
-  return {**os.environ, "PYTHONPATH": REPO}
-
-
-def run_deep(*args, cwd=REPO, timeout=300) -> subprocess.CompletedProcess:
-  """Runs `deep ARGS` in a child process and returns it (stdout and stderr as text)."""
-  return subprocess.run(
-    deep_command(*args), cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=timeout
-  )
 
 
 def load_study(study_dir, name: str, storage: str | None = None):

@@ -6,7 +6,8 @@ import uuid
 import tensorflow as tf
 
 from deephub.hpt import records
-from tests.hpt.conftest import load_study, optuna, run_deep, write_tune
+from tests.cli_run import run_deep
+from tests.hpt.conftest import load_study, optuna, write_tune
 
 TRIALS = 5
 

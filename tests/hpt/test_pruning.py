@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from deephub.hpt import records
 from deephub.resources import toy_data_dir
-from tests.hpt.conftest import load_study, optuna, run_deep, write_tune
+from tests.cli_run import run_deep
+from tests.hpt.conftest import load_study, optuna, write_tune
 
 GOOD, STALL, DIVERGE, NAN = 0.01, 1e-7, 1e30, 3e38
 STEPS = 12

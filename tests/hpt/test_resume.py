@@ -9,8 +9,9 @@ import tensorflow as tf
 
 from deephub.engine.event_files import read_scalars
 from deephub.hpt import records
+from tests.cli_run import child_env, deep_command, run_deep
 from tests.conftest import REPO
-from tests.hpt.conftest import child_env, deep_command, load_study, optuna, run_deep, write_tune
+from tests.hpt.conftest import load_study, optuna, write_tune
 
 STEPS = 600  # Long enough to be caught mid-trial.
 EVERY = 50  # Checkpoints and train summaries.

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from deephub.cli import main as deep
 from deephub.cli import trainer_commands
-from tests.hpt.conftest import load_study, optuna, run_deep, write_tune
+from tests.cli_run import run_deep
+from tests.hpt.conftest import load_study, optuna, write_tune
 
 
 @pytest.fixture(scope="module")

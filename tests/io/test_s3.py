@@ -15,6 +15,7 @@ import tensorflow as tf
 from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.resources import toy_data_dir
+from tests.cli_run import run_deep
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.io
@@ -162,13 +163,7 @@ def test_run_and_exit_keeps_code_after_s3_client_use(s3_bucket, code):
 
 
 def test_metadata_generation_and_validation_on_s3(toy_in_bucket):
-  def deep(*args):
-    return subprocess.run(
-      [sys.executable, "-m", "deephub.cli.main", "utils", *args],
-      cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-
-  generated = deep("generate-metadata", f"{toy_in_bucket}/data/*")
+  generated = run_deep("utils", "generate-metadata", f"{toy_in_bucket}/data/*")
   assert generated.returncode == 0, generated.stderr[-3000:]
   with tf.io.gfile.GFile(f"{toy_in_bucket}/data/_tfrecord_metadata.json") as f:
     entries = json.load(f)["files"]
@@ -176,9 +171,9 @@ def test_metadata_generation_and_validation_on_s3(toy_in_bucket):
     "train-00000-of-00001": 10,
     "validation-00000-of-00001": 10,
   }
-  validated = deep("validate", f"{toy_in_bucket}/data/*", "--deep-check")
+  validated = run_deep("utils", "validate", f"{toy_in_bucket}/data/*", "--deep-check")
   assert validated.returncode == 0, validated.stderr[-3000:]
-  total = deep("total-examples", f"{toy_in_bucket}/data/train-*")
+  total = run_deep("utils", "total-examples", f"{toy_in_bucket}/data/train-*")
   assert total.returncode == 0 and "10" in total.stdout + total.stderr
 
 

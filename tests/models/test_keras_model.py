@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -16,7 +14,8 @@ from deephub.engine.steps import make_train_loop
 from deephub.errors import UserError
 from deephub.models import build_model, registry_names
 from deephub.models.registry.keras import OPTIMIZERS
-from tests.conftest import REPO, read_scalars
+from tests.cli_run import run_deep
+from tests.conftest import read_scalars
 
 BUILDERS = "tests.models.keras_builders"
 FUNCTIONAL = {
@@ -235,18 +234,6 @@ def _loss_steps(logdir):
   return sorted(steps)
 
 
-def _deep(*args):
-  """Runs the `deep` command's code in a child process that can import the test builders."""
-  return subprocess.run(
-    [sys.executable, "-m", "deephub.cli.main", *args],
-    cwd=REPO,
-    env={**os.environ, "PYTHONPATH": REPO},
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-
-
 @pytest.mark.parametrize("builder", ["functional", "sequential"])
 def test_train_resume_evaluate_export_predict_through_the_cli(tmp_path, builder):
   variant = tmp_path / f"keras_{builder}.yaml"
@@ -254,12 +241,12 @@ def test_train_resume_evaluate_export_predict_through_the_cli(tmp_path, builder)
   model_dir = str(tmp_path / "model")
   common = [str(variant), "-p", "model.model_dir", model_dir]
 
-  first = _deep("trainer", "train", *common)  # 2 epochs of 2 batches: 4 steps.
+  first = run_deep("trainer", "train", *common)  # 2 epochs of 2 batches: 4 steps.
   assert first.returncode == 0, first.stderr
   weights = tf.train.load_checkpoint(model_dir).get_tensor(
     "hidden/kernel" if builder == "functional" else "seq/dense/kernel"
   )
-  resumed = _deep("trainer", "train", *common, "-p", "train.epochs", "4")
+  resumed = run_deep("trainer", "train", *common, "-p", "train.epochs", "4")
   assert resumed.returncode == 0, resumed.stderr
   reader = tf.train.load_checkpoint(model_dir)
   assert reader.get_tensor("global_step") == 8
@@ -270,20 +257,20 @@ def test_train_resume_evaluate_export_predict_through_the_cli(tmp_path, builder)
   # Steps 1-4 from the first run, 5-8 from the resumed one: none trained twice.
   assert _loss_steps(model_dir) == list(range(1, 9))
 
-  evaluated = _deep("trainer", "evaluate", *common)
+  evaluated = run_deep("trainer", "evaluate", *common)
   assert evaluated.returncode == 0, evaluated.stderr
   assert "global_step = 8" in evaluated.stderr and "sparse_top_k_categorical_accuracy = " in evaluated.stderr
   eval_scalars = read_scalars(os.path.join(model_dir, "eval"))
   assert 0.0 <= eval_scalars["accuracy"][8] <= 1.0
 
-  exported = _deep("trainer", "export", *common)
+  exported = run_deep("trainer", "export", *common)
   assert exported.returncode == 0, exported.stderr
   export_dir = exported.stderr.split(" to ")[-1].split()[0]
   served = tf.saved_model.load(export_dir).signatures["predict_raw"](number=tf.constant([1, 2], tf.int64))
   assert served["predictions"].shape == (2, 100)
 
   output = str(tmp_path / "predictions.jsonl")
-  predicted = _deep("trainer", "predict", *common, "-o", output)
+  predicted = run_deep("trainer", "predict", *common, "-o", output)
   assert predicted.returncode == 0, predicted.stderr
   rows = [json.loads(line) for line in open(output)]
   assert len(rows) == 10 and set(rows[0]) == {"predictions"} and len(rows[0]["predictions"]) == 100
@@ -293,7 +280,7 @@ def test_train_resume_evaluate_export_predict_through_the_cli(tmp_path, builder)
 def test_a_bad_builder_through_the_cli_is_one_line(tmp_path):
   variant = tmp_path / "bad.yaml"
   variant.write_text(YAML.format(builder="nope"))
-  result = _deep("trainer", "train", str(variant), "-p", "model.model_dir", str(tmp_path / "m"))
+  result = run_deep("trainer", "train", str(variant), "-p", "model.model_dir", str(tmp_path / "m"))
   assert result.returncode == 2, result.stderr
   assert "Traceback" not in result.stderr
   assert "model.builder is 'tests.models.keras_builders:nope'" in result.stderr
