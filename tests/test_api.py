@@ -121,12 +121,18 @@ def test_exports_a_model_trained_from_memory_that_serves_its_examples(mlp_config
   (final,) = tf.io.gfile.glob(os.path.join(mlp_config.model.model_dir, "export", "final", "*"))
   # The export mode afterwards, given the feeder: the same inputs, the same predictions.
   manual = engine.export(mlp_config, train_feeder=feeder)
-  for path in (final, manual):
+  # A features_map holding the feeder's features (and one more, optional) is used as it is.
+  mlp_config.train.train_feeder.features_map = {
+    "count": {"shape": [], "dtype": "int64"},
+    "pixels": {"shape": [2, 3], "dtype": "float32"},
+    "unused": {"type": "VarLenFeature", "dtype": "string"},
+  }
+  configured = engine.export(mlp_config, train_feeder=feeder)
+  raw_inputs = {"pixels": tf.constant(pixels, tf.float32), "count": tf.constant(count, tf.int64)}
+  for path, extra in ((final, {}), (manual, {}), (configured, {"unused": tf.fill([40, 1], "")})):
     loaded = tf.saved_model.load(path)
     served = loaded.signatures["serving_default"](examples=examples)
-    raw = loaded.signatures["predict_raw"](
-      pixels=tf.constant(pixels, tf.float32), count=tf.constant(count, tf.int64)
-    )
+    raw = loaded.signatures["predict_raw"](**raw_inputs, **extra)  # Every entry is an input.
     for outputs in (served, raw):
       np.testing.assert_array_equal(outputs["classes"].numpy(), expected["classes"])
       np.testing.assert_allclose(outputs["probabilities"].numpy(), expected["probabilities"], rtol=1e-6)

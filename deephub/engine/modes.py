@@ -120,6 +120,8 @@ def export(
   inputs = serving_inputs(config.train.train_feeder.features_map, train_feeder)
   # Built from the serving inputs' shapes before the restore: no data to take them from here.
   specs = model_input_specs(inputs.features_map, inputs.dtypes)
+  if train_feeder is not None:  # The model takes the feeder's features, not a longer map's extra entries.
+    specs = {name: specs[name] for name in train_feeder.feature_names}
   model, step = restore_trained(config, specs, train_feeder=train_feeder)
   base = export_dir_base or os.path.join(config.model.model_dir, "export", MANUAL_EXPORT_NAME)
   path = write_saved_model(ServingModule(model, inputs.features_map, dtypes=inputs.dtypes), base)
