@@ -11,7 +11,8 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 
 import deephub
-from deephub import variants
+from deephub import engine, variants
+from deephub.engine.modes import restore_trained
 from deephub.errors import UserError
 from deephub.io import MemorySamplesFeeder
 from deephub.io.feeder import Feeder
@@ -76,3 +77,69 @@ def test_import_deephub_stays_free_of_tensorflow_and_the_entry_point_module_runs
   trained = run_cli("--variant=toy", f"--config.model.model_dir={model_dir}", "--config.train.epochs=1")
   assert trained.returncode == 0, trained.stderr
   assert tf.train.latest_checkpoint(str(model_dir)).endswith("model.ckpt-1")
+
+
+def _serialized_examples(columns: dict[str, np.ndarray]) -> list[bytes]:
+  """One tf.Example per row: floats as float_list, integers as int64_list, each value flattened."""
+  rows = len(next(iter(columns.values())))
+  examples = []
+  for i in range(rows):
+    feature = {}
+    for name, column in columns.items():
+      values = np.asarray(column[i]).ravel()
+      if values.dtype.kind == "f":
+        feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values.tolist()))
+      else:
+        feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values.tolist()))
+    examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+  return examples
+
+
+def test_exports_a_model_trained_from_memory_that_serves_its_examples(mlp_config):
+  rng = np.random.default_rng(3)
+  # float64 (numpy's default) and int32 columns: a tf.Example holds float32 and int64,
+  # so serving casts them back; the float64 values are float32 ones, exact in both.
+  pixels = rng.random((40, 2, 3)).astype(np.float32).astype(np.float64)
+  count = rng.integers(0, 9, 40).astype(np.int32)
+  y = (pixels.sum(axis=(1, 2)) > 3).astype(np.int64)
+  mlp_config.model.num_classes, mlp_config.model.hidden_units = 2, [8]
+  mlp_config.train.epochs = 2
+  mlp_config.train.eval_feeder.file_patterns = []
+  mlp_config.train.validation_secs = None
+  mlp_config.train.exporters.final.name = "final"
+  # The variant's features_map still names the toy's `number`: the feeder's features are served.
+  assert list(mlp_config.train.train_feeder.features_map) == ["number"]
+  feeder = MemorySamplesFeeder({"pixels": pixels, "count": count}, {"label": y}, batch_size=10)
+
+  deephub.train_and_evaluate(mlp_config, train_feeder=feeder)
+
+  model, step = restore_trained(mlp_config, feeder.dataset(epochs=1).element_spec[0], train_feeder=feeder)
+  assert step == 8
+  outputs = model({"pixels": tf.constant(pixels), "count": tf.constant(count)}, training=False)
+  expected = {name: value.numpy() for name, value in model.predictions(outputs).items()}
+  examples = tf.constant(_serialized_examples({"pixels": pixels, "count": count}))
+  (final,) = tf.io.gfile.glob(os.path.join(mlp_config.model.model_dir, "export", "final", "*"))
+  # The export mode afterwards, given the feeder: the same inputs, the same predictions.
+  manual = engine.export(mlp_config, train_feeder=feeder)
+  # A features_map holding the feeder's features (and one more, optional) is used as it is.
+  mlp_config.train.train_feeder.features_map = {
+    "count": {"shape": [], "dtype": "int64"},
+    "pixels": {"shape": [2, 3], "dtype": "float32"},
+    "unused": {"type": "VarLenFeature", "dtype": "string"},
+  }
+  configured = engine.export(mlp_config, train_feeder=feeder)
+  raw_inputs = {"pixels": tf.constant(pixels, tf.float32), "count": tf.constant(count, tf.int64)}
+  for path, extra in ((final, {}), (manual, {}), (configured, {"unused": tf.fill([40, 1], "")})):
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["serving_default"](examples=examples)
+    raw = loaded.signatures["predict_raw"](**raw_inputs, **extra)  # Every entry is an input.
+    for outputs in (served, raw):
+      np.testing.assert_array_equal(outputs["classes"].numpy(), expected["classes"])
+      np.testing.assert_allclose(outputs["probabilities"].numpy(), expected["probabilities"], rtol=1e-6)
+
+
+def test_export_mode_without_features_names_the_key(mlp_config):
+  mlp_config.train.train_feeder.features_map = {}
+  error = r"^train\.train_feeder\.features_map is empty; .* set it \(trained from a feeder object: "
+  with pytest.raises(UserError, match=error):
+    engine.export(mlp_config)

@@ -35,7 +35,8 @@ class ExportContext:
       model_dir/eval (this run's and earlier runs'); empty without eval.
     export: `export(name)` writes a SavedModel of the current weights to
       model_dir/export/<name>/<unix seconds>/ and returns its path. Serving
-      takes serialized tf.Examples parsed with the train feeder's features_map.
+      takes serialized tf.Examples parsed with the train feeder's features_map
+      (or, when that lacks them, the train feeder's features: serving_inputs.py).
   """
 
   where: str

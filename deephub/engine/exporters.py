@@ -30,7 +30,9 @@ from deephub.engine.checkpoint import write_state_file
 from deephub.engine.event_files import is_better, read_scalars
 from deephub.engine.exporter import ExportContext, Exporter
 from deephub.engine.serving import ServingModule, list_exports, write_saved_model
+from deephub.engine.serving_inputs import serving_inputs
 from deephub.errors import UserError
+from deephub.io.feeder import Feeder
 from deephub.models.base import Model
 from deephub.user_classes import import_class
 
@@ -190,6 +192,7 @@ class Exporters:
     features_map: Mapping[str, Any],
     model_dir: str,
     has_eval: bool,
+    feeder: Feeder | None = None,
   ):
     """Args:
     config: the `train.exporters` section.
@@ -197,6 +200,8 @@ class Exporters:
     features_map: the train feeder's features, the serving inputs.
     model_dir: the run's folder.
     has_eval: whether the run evaluates (best-by-metric and latest exporters need it).
+    feeder: the feeder trained on; when `features_map` does not name its
+      features (in-memory data), serving takes the feeder's (serving_inputs.py).
 
     Raises:
       UserError: an exporter's config is invalid (e.g. it needs an eval feeder),
@@ -204,7 +209,7 @@ class Exporters:
     """
     self._model_dir = model_dir
     self._module = None
-    self._model, self._features_map = model, features_map
+    self._model, self._features_map, self._feeder = model, features_map, feeder
     history = read_scalars(os.path.join(model_dir, "eval")) if has_eval else {}
     context = ExportContext(
       where="", model_dir=model_dir, has_eval=has_eval, history=history, export=self._export
@@ -230,7 +235,8 @@ class Exporters:
 
   def _export(self, name: str) -> str:
     if self._module is None:  # Traced once, on first use, and shared by every exporter.
-      self._module = ServingModule(self._model, self._features_map)
+      inputs = serving_inputs(self._features_map, self._feeder)
+      self._module = ServingModule(self._model, inputs.features_map, dtypes=inputs.dtypes)
     return write_saved_model(self._module, os.path.join(self._model_dir, "export", name))
 
 

@@ -20,19 +20,23 @@ from absl import logging
 from deephub.engine import preemption
 from deephub.engine.checkpoint import CheckpointSaver
 from deephub.engine.inputs import explained_data_loss
-from deephub.engine.serving import ServingModule, write_saved_model
+from deephub.engine.serving import ServingModule, model_input_specs, write_saved_model
+from deephub.engine.serving_inputs import serving_inputs
 from deephub.engine.state import build_train_state
 from deephub.engine.steps import make_evaluate
 from deephub.engine.summaries import ScalarWriter
 from deephub.errors import Interrupted, UserError
 from deephub.io import make_feeder
+from deephub.io.feeder import Feeder
 from deephub.models.base import Model, check_dense_features
 
 # Export folder of `export(config)`: model_dir/export/<this>/<unix seconds>/.
 MANUAL_EXPORT_NAME = "manual"
 
 
-def restore_trained(config: ml_collections.ConfigDict, feature_specs=None) -> tuple[Model, int]:
+def restore_trained(
+  config: ml_collections.ConfigDict, feature_specs=None, *, train_feeder: Feeder | None = None
+) -> tuple[Model, int]:
   """Builds the model and restores the newest checkpoint of model_dir into it.
 
   Args:
@@ -40,6 +44,8 @@ def restore_trained(config: ml_collections.ConfigDict, feature_specs=None) -> tu
     feature_specs: the batched feature specs of the data to run on; models
       whose variables depend on the input shapes (MLPClassifier, SmallCNN)
       create them from these before the restore, or nothing would be restored.
+    train_feeder: the feeder object the model was trained on, whose feature
+      and label names it takes; None: the names of `train.train_feeder`'s maps.
 
   Returns:
     The model and the checkpoint's global step.
@@ -51,7 +57,7 @@ def restore_trained(config: ml_collections.ConfigDict, feature_specs=None) -> tu
   if not model_dir:
     raise UserError("model.model_dir is empty; set it to a trained model_dir")
   # Weights and global_step only: the optimizer state is not needed to run the model.
-  state = build_train_state(config, None, None, feature_specs=feature_specs, with_optimizer=False)
+  state = build_train_state(config, None, train_feeder, feature_specs=feature_specs, with_optimizer=False)
   saver = CheckpointSaver(model_dir, state.entries)
   latest = saver.restore_newest(what="restore")
   if latest is None:
@@ -91,20 +97,34 @@ def evaluate(config: ml_collections.ConfigDict) -> dict[str, float]:
   return {**scalars, "global_step": float(step)}
 
 
-def export(config: ml_collections.ConfigDict, export_dir_base: str | None = None) -> str:
+def export(
+  config: ml_collections.ConfigDict, export_dir_base: str | None = None, *, train_feeder: Feeder | None = None
+) -> str:
   """Exports the newest checkpoint as a SavedModel (signatures in serving.py).
 
   Args:
     config: the variant config; `train.train_feeder.features_map` gives the inputs.
     export_dir_base: folder for `<unix seconds>/`; default
       `model_dir/export/manual`.
+    train_feeder: the feeder object the model was trained on (in-memory
+      data); its features are the inputs when the features_map does not name
+      them, as in the exporters of `deephub.train_and_evaluate`.
 
   Returns:
     The export folder.
+
+  Raises:
+    UserError: no checkpoint, or no features to serve (an empty features_map
+      and no train_feeder).
   """
-  model, step = restore_trained(config)
+  inputs = serving_inputs(config.train.train_feeder.features_map, train_feeder)
+  # Built from the serving inputs' shapes before the restore: no data to take them from here.
+  specs = model_input_specs(inputs.features_map, inputs.dtypes)
+  if train_feeder is not None:  # The model takes the feeder's features, not a longer map's extra entries.
+    specs = {name: specs[name] for name in train_feeder.feature_names}
+  model, step = restore_trained(config, specs, train_feeder=train_feeder)
   base = export_dir_base or os.path.join(config.model.model_dir, "export", MANUAL_EXPORT_NAME)
-  path = write_saved_model(ServingModule(model, config.train.train_feeder.features_map), base)
+  path = write_saved_model(ServingModule(model, inputs.features_map, dtypes=inputs.dtypes), base)
   logging.info("Exported step %d to %s", step, path)
   return path
 

@@ -222,6 +222,7 @@ class Schedule:
       features_map=train.train_feeder.features_map,
       model_dir=self.model_dir,
       has_eval=inputs.eval is not None,
+      feeder=inputs.train,
     )
     self.evaluate = None
     if inputs.eval is not None:

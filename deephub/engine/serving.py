@@ -2,8 +2,9 @@
 
 Two signatures, as an Estimator export with a parsing receiver had:
 - `serving_default`: `examples`, a batch of serialized `tf.Example` strings,
-  parsed with the train feeder's `features_map` (TF Serving's
-  Classify/Predict with examples, `saved_model_cli --input_examples`);
+  parsed with the train feeder's `features_map`, or one read off a feeder
+  object (serving_inputs.py) (TF Serving's Classify/Predict with examples,
+  `saved_model_cli --input_examples`);
 - `predict_raw`: the feature tensors themselves, one input per feature.
 Both return the model's `predictions(...)` (the toy model: `classes`,
 `probabilities`).
@@ -27,10 +28,15 @@ RAW_SIGNATURE = "predict_raw"
 class ServingModule(tf.Module):
   """The model's variables plus the two serving functions."""
 
-  def __init__(self, model: Model, features_map: Mapping[str, Any]):
+  def __init__(
+    self, model: Model, features_map: Mapping[str, Any], *, dtypes: Mapping[str, tf.DType] | None = None
+  ):
     """Args:
     model: a built model holding the weights to export.
     features_map: the train feeder's `features_map` (labels are not inputs).
+    dtypes: `{name: dtype}` the model was trained on where it differs from
+      the parsed one (in-memory float64 or int32 data); parsed and raw
+      inputs are cast to it, so the model sees what it saw in training.
 
     Raises:
       UserError: the features_map is empty or invalid.
@@ -43,7 +49,10 @@ class ServingModule(tf.Module):
     # capture; tracking them is what puts them in the SavedModel.
     self.weights = [weight.value for weight in model.network.weights]
 
+    casts = dict(dtypes or {})
+
     def predict(features):
+      features = {name: tf.cast(v, casts[name]) if name in casts else v for name, v in features.items()}
       return model.predictions(model(features, training=False))
 
     def serve_examples(examples):
@@ -60,6 +69,26 @@ class ServingModule(tf.Module):
 
   def signatures(self) -> dict[str, Callable]:
     return {"serving_default": self.serve_examples.get_concrete_function(), RAW_SIGNATURE: self.serve_raw}
+
+
+def model_input_specs(
+  features_map: Mapping[str, Any], dtypes: Mapping[str, tf.DType] | None = None
+) -> dict[str, tf.TypeSpec]:
+  """The batched specs of the features serving hands the model.
+
+  The export mode has no data: it builds the model from these before the
+  restore, so that input-shaped variables (MLPClassifier) exist to restore into.
+  """
+  specs = {}
+  for name, feature in parsing_spec(features_map, where="train.train_feeder.features_map").items():
+    dtype = (dtypes or {}).get(name, feature.dtype)
+    if isinstance(feature, tf.io.VarLenFeature):
+      specs[name] = tf.SparseTensorSpec([None, None], dtype)
+    elif isinstance(feature, tf.io.FixedLenSequenceFeature):
+      specs[name] = tf.TensorSpec([None, None, *feature.shape], dtype)
+    else:
+      specs[name] = tf.TensorSpec([None, *feature.shape], dtype)
+  return specs
 
 
 def _raw_spec(name: str, feature) -> tf.TensorSpec:

@@ -3,7 +3,9 @@
 import json
 import os
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from deephub import engine
 from deephub.errors import UserError
@@ -70,3 +72,27 @@ def test_cli_mode_error_is_one_line(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1].startswith("deephub: error: model_dir")
   assert "Traceback" not in result.stderr
+
+
+def test_export_mode_restores_a_model_whose_variables_take_the_input_shape(tmp_path):
+  """MLPClassifier creates its weights from the input width: the export builds it before the restore."""
+  from deephub.config import variants
+  from deephub.engine.modes import restore_trained
+
+  config = variants.load_variant("mlp")
+  config.model.model_dir = str(tmp_path / "model")
+  config.train.epochs, config.train.save_summary_steps = 3, 100
+  engine.train_and_evaluate(config)
+
+  loaded = tf.saved_model.load(engine.export(config))
+  numbers = tf.constant([[3], [12], [7]], tf.int64)
+  model, step = restore_trained(config, {"number": tf.TensorSpec([None, 1], tf.int64)})
+  assert step == 3
+  expected = model.predictions(model({"number": numbers}, training=False))
+  served = loaded.signatures["predict_raw"](number=numbers)
+  np.testing.assert_allclose(served["probabilities"].numpy(), expected["probabilities"].numpy(), rtol=1e-6)
+  # The checkpoint's weights, read without the model: the restore took place.
+  checkpoint = tf.train.latest_checkpoint(config.model.model_dir)
+  exported = {weight.name.split(":")[0]: weight.numpy() for weight in loaded.weights}
+  kernel = tf.train.load_variable(checkpoint, "mlp/dense_0/kernel")
+  np.testing.assert_array_equal(exported["mlp/dense_0/kernel"], kernel)
