@@ -5,12 +5,15 @@ Two signatures, as an Estimator export with a parsing receiver had:
   parsed with the train feeder's `features_map`, or one read off a feeder
   object (serving_inputs.py) (TF Serving's Classify/Predict with examples,
   `saved_model_cli --input_examples`);
-- `predict_raw`: the feature tensors themselves, one input per feature.
+- `predict_raw`: the feature tensors themselves, one input per feature (an
+  image as its encoded bytes, as the records hold it; both signatures decode
+  it as the feeder does).
 Both return the model's `predictions(...)` (the toy model: `classes`,
 `probabilities`).
 """
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 from deephub.errors import UserError
-from deephub.io.features import parsing_spec
+from deephub.io.features import decoded_specs, decoders, parsing_spec
 from deephub.models.base import Model
 
 EXAMPLES_INPUT = "examples"
@@ -50,21 +53,26 @@ class ServingModule(tf.Module):
     self.weights = [weight.value for weight in model.network.weights]
 
     casts = dict(dtypes or {})
+    # Images come encoded, as in the records; the model saw them decoded.
+    decode = decoders(features_map)
 
     def predict(features):
+      features = {name: decode[name](v) if name in decode else v for name, v in features.items()}
       features = {name: tf.cast(v, casts[name]) if name in casts else v for name, v in features.items()}
       return model.predictions(model(features, training=False))
 
     def serve_examples(examples):
       return predict(tf.io.parse_example(examples, spec))
 
-    def serve_raw(**features):
-      return predict(_to_sparse(features, spec))
+    names = raw_input_names(spec)
+
+    def serve_raw(**arguments):
+      return predict(_to_sparse({names[arg]: value for arg, value in arguments.items()}, spec))
 
     self.serve_examples = tf.function(
       serve_examples, input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
     )
-    raw = {name: _raw_spec(name, feature) for name, feature in spec.items()}
+    raw = {arg: _raw_spec(arg, spec[name]) for arg, name in names.items()}
     self.serve_raw = tf.function(serve_raw).get_concrete_function(**raw)
 
   def signatures(self) -> dict[str, Callable]:
@@ -80,15 +88,38 @@ def model_input_specs(
   restore, so that input-shaped variables (MLPClassifier) exist to restore into.
   """
   specs = {}
+  decoded = decoded_specs(features_map)
   for name, feature in parsing_spec(features_map, where="train.train_feeder.features_map").items():
     dtype = (dtypes or {}).get(name, feature.dtype)
-    if isinstance(feature, tf.io.VarLenFeature):
+    if name in decoded:
+      specs[name] = decoded[name]
+    elif isinstance(feature, tf.io.VarLenFeature):
       specs[name] = tf.SparseTensorSpec([None, None], dtype)
     elif isinstance(feature, tf.io.FixedLenSequenceFeature):
       specs[name] = tf.TensorSpec([None, None, *feature.shape], dtype)
     else:
       specs[name] = tf.TensorSpec([None, *feature.shape], dtype)
   return specs
+
+
+def raw_input_names(spec: Mapping[str, Any]) -> dict[str, str]:
+  """The `predict_raw` signature's input names: `{input name: feature name}`.
+
+  A Python argument cannot hold '/' (Estimator-era names like
+  'image/encoded'), so every such character becomes '_'; a number keeps two
+  that would clash apart.
+  """
+  names = {}
+  for name in spec:
+    argument = re.sub(r"\W", "_", name)
+    if not argument.isidentifier():  # Starts with a digit.
+      argument = f"_{argument}"
+    unique, n = argument, 1
+    while unique in names:
+      n += 1
+      unique = f"{argument}_{n}"
+    names[unique] = name
+  return names
 
 
 def _raw_spec(name: str, feature) -> tf.TensorSpec:

@@ -238,6 +238,15 @@ def decoders(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, Callabl
   }
 
 
+def decoded_specs(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, tf.TensorSpec]:
+  """Returns `{name: spec of a decoded batch}` for the entries `decoders` decodes (images)."""
+  return {
+    name: _image_spec(**_image_options(entry_config(entry, where=name), where=name))
+    for name, entry in features_map.items()
+    if feature_type(entry_config(entry, where=name), where=name) == "ImageFeature"
+  }
+
+
 def _image_options(entry: dict, *, where: str) -> dict:
   """Checks an ImageFeature entry; returns its options with the legacy defaults filled in."""
   unknown = sorted(set(entry) - set(_IMAGE_KEYS) - {"class_type"})
@@ -268,6 +277,21 @@ def _image_options(entry: dict, *, where: str) -> dict:
   return options
 
 
+def _image_spec(
+  *,
+  decode_format: str,
+  channels: int,
+  resize_height: int | None,
+  resize_width: int | None,
+  enforced_dtype: str,
+  **_,
+) -> tf.TensorSpec:
+  """The spec of an image batch as `_image_decoder` gives it: [batch, h, w, c], h and w known if resized."""
+  static_channels = (3 if decode_format == "gif" else channels) or None  # GIFs are always RGB.
+  size = [resize_height, resize_width] if resize_height is not None else [None, None]
+  return tf.TensorSpec([None, *size, static_channels], _IMAGE_DTYPES[enforced_dtype])
+
+
 def _image_decoder(
   *,
   decode_format: str,
@@ -280,6 +304,13 @@ def _image_decoder(
   """Returns `decode(strings[batch]) -> images[batch, h, w, c]`."""
   dtype = _IMAGE_DTYPES[enforced_dtype]
   resize = resize_height is not None
+  batch_spec = _image_spec(
+    decode_format=decode_format,
+    channels=channels,
+    resize_height=resize_height,
+    resize_width=resize_width,
+    enforced_dtype=enforced_dtype,
+  )
 
   def decode_one(data: tf.Tensor) -> tf.Tensor:
     if decode_format == "jpeg":
@@ -303,8 +334,6 @@ def _image_decoder(
     return image
 
   def decode(batch: tf.Tensor) -> tf.Tensor:
-    static_channels = (3 if decode_format == "gif" else channels) or None
-    shape = [resize_height, resize_width, static_channels] if resize else [None, None, static_channels]
-    return tf.map_fn(decode_one, batch, fn_output_signature=tf.TensorSpec(shape, dtype))
+    return tf.map_fn(decode_one, batch, fn_output_signature=tf.TensorSpec(batch_spec.shape[1:], dtype))
 
   return decode

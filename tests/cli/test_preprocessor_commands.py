@@ -152,6 +152,28 @@ def test_image_variant_trains_and_evaluates_on_the_output(photos, tmp_path, caps
   evaluated = capsys.readouterr().err.split("deephub: evaluated image_folder: ")[1].splitlines()[0]
   # The restored weights give the end-of-training evaluation again.
   assert evaluated.split(", global_step")[0] == trained.split(": ", 1)[1]
+  # The export serves encoded images as the records hold them, decoded as in
+  # training: its accuracy on the validation records is the evaluation's.
+  assert deep.main(["trainer", "export", *argv[2:]]) == 0
+  capsys.readouterr()
+  (export,) = tf.io.gfile.glob(str(model_dir / "export" / "*" / "[0-9]*"))
+  serve = tf.saved_model.load(export).signatures["serving_default"]
+  records, labels = [], []
+  for path in sorted(tf.io.gfile.glob(str(out / "validation-*"))):
+    for record in tf.data.TFRecordDataset(path):
+      records.append(record.numpy())
+      labels.append(
+        tf.train.Example.FromString(records[-1]).features.feature["image/class/label"].int64_list.value[0]
+      )
+  classes = serve(examples=tf.constant(records))["classes"].numpy().ravel()
+  served_accuracy = float((classes == labels).mean())
+  assert f"accuracy = {served_accuracy:.5g}" in evaluated, (served_accuracy, evaluated)
+  # The raw signature takes the encoded bytes under a Python-safe name.
+  encoded = [
+    tf.train.Example.FromString(r).features.feature["image/encoded"].bytes_list.value[0] for r in records
+  ]
+  raw = tf.saved_model.load(export).signatures["predict_raw"](image_encoded=tf.constant(encoded))
+  assert (raw["classes"].numpy().ravel() == classes).all()
 
 
 def test_an_interrupted_image_run_resumes_to_the_same_output(tmp_path):

@@ -118,3 +118,16 @@ def test_var_len_feature_and_timestamp_collisions(tmp_path):
   from_raw = loaded.signatures[RAW_SIGNATURE](ids=padded)["total"]
   np.testing.assert_array_equal(from_examples.numpy(), [6.0, 0.0, 5.0])
   np.testing.assert_array_equal(from_raw.numpy(), [6.0, 0.0, 5.0])
+
+
+def test_raw_input_names_are_python_arguments_that_map_back():
+  from deephub.engine.serving import raw_input_names
+
+  names = raw_input_names({"image/encoded": 0, "image_encoded": 0, "2d": 0, "plain": 0})
+  assert names == {
+    "image_encoded": "image/encoded",
+    "image_encoded_2": "image_encoded",
+    "_2d": "2d",
+    "plain": "plain",
+  }
+  assert all(argument.isidentifier() for argument in names)
