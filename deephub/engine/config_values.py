@@ -13,6 +13,8 @@ from deephub.errors import UserError
 
 # numpy's, Python's and Keras' random generators take seeds that fit in 32 bits.
 SEED_MAX = 2**32 - 1
+# What train.nan_policy takes (actions.RollBack).
+_NAN_POLICIES = ("stop", "rollback")
 # How a None's message names what the key takes instead.
 _KINDS = {bool: "True or False", int: "a whole number", float: "a number", str: "a string", list: "a list"}
 
@@ -65,8 +67,13 @@ def check_train_values(train: ml_collections.ConfigDict) -> None:
   """Validates the `train` values other than the periods (those are schedule.check_schedule's).
 
   Raises:
-    UserError: a keep_checkpoint_max below 1.
+    UserError: a keep_checkpoint_max below 1, an unknown nan_policy or a
+      negative nan_max_rollbacks (both would only surface at the first NaN).
   """
+  if train.nan_policy not in _NAN_POLICIES:
+    raise UserError(f"train.nan_policy is {train.nan_policy!r}; use one of {', '.join(_NAN_POLICIES)}")
+  if train.nan_max_rollbacks < 0:
+    raise UserError(f"train.nan_max_rollbacks is {train.nan_max_rollbacks}; set it to 0 or more")
   keep = train.keep_checkpoint_max
   if keep < 1:
     # Estimator's 0 kept every checkpoint; the saver here would silently keep one.

@@ -343,13 +343,16 @@ def check_feeder_keys(
   """The checks every file-backed feeder makes first.
 
   Raises:
-    UserError: no file pattern, a batch_size below 1 or above a positive
+    UserError: no file pattern, one that is no string, a batch_size below 1 or above a positive
       max_examples, an empty features_map, an unknown shuffle, a
       shuffle_buffer_size below 1 with shuffle True, or a num_parallel_maps
       / prefetch that is no count.
   """
   if not file_patterns:
     raise UserError("feeder file_patterns is empty; set it to a list of TFRecord globs")
+  not_text = [pattern for pattern in file_patterns if not isinstance(pattern, str)]
+  if not_text:
+    raise UserError(f"feeder file_patterns holds {not_text[0]!r}; each entry must be a path glob (a string)")
   if batch_size < 1:
     raise UserError(f"feeder batch_size is {batch_size}; set it to 1 or more")
   if not features_map:

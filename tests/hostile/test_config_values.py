@@ -39,6 +39,8 @@ REFUSED_BY_CHECK_CONFIG = [
   ("train.keep_checkpoint_max", None, "train.keep_checkpoint_max is None; set it to a whole number"),
   ("train.keep_checkpoint_max", 0, "train.keep_checkpoint_max is 0; set it to 1 or more"),
   ("train.keep_checkpoint_max", -1, "train.keep_checkpoint_max is -1; set it to 1 or more"),
+  ("train.nan_policy", "bogus", "train.nan_policy is 'bogus'; use one of stop, rollback"),
+  ("train.nan_max_rollbacks", -1, "train.nan_max_rollbacks is -1; set it to 0 or more"),
   ("train.train_feeder.batch_size", None, "train.train_feeder.batch_size is None; set it to a whole number"),
   ("train.train_feeder.shuffle_buffer_size", None, "train.train_feeder.shuffle_buffer_size is None"),
   ("train.train_feeder.num_parallel_reads", None, "train.train_feeder.num_parallel_reads is None"),
@@ -73,6 +75,7 @@ def test_check_config_accepts_the_ends_of_the_seed_range(toy_config, seed):
 REFUSED_WHILE_BUILDING = [
   ("train.train_feeder.shuffle_buffer_size", 0, "feeder shuffle_buffer_size is 0; set it to 1 or more"),
   ("train.train_feeder.shuffle_buffer_size", -1, "feeder shuffle_buffer_size is -1; set it to 1 or more"),
+  ("train.train_feeder.file_patterns", [5], "feeder file_patterns holds 5; each entry must be"),
   ("model.learning_rate", None, "model.learning_rate is None; set it to a number such as 0.001"),
   ("model.hidden_neurons", -1, "model.hidden_neurons is -1; set it to 1 or more"),
 ]
