@@ -50,7 +50,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
   Raises:
     UserError: no model_dir, a None where the defaults allow none, a bad
-      seed or keep_checkpoint_max (config_values.py), a bad period
+      seed, keep_checkpoint_max or nan_policy (config_values.py), a bad period
       (check_schedule), or a remote path whose file system is not available.
   """
   train, model_dir = config.train, config.model.model_dir

@@ -9,8 +9,6 @@ runs through both CLIs.
 """
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -18,7 +16,8 @@ from deephub.engine import train_and_evaluate
 from deephub.engine.schedule import check_config
 from deephub.errors import UserError
 from deephub.io.examples_pipeline import check_feeder_keys
-from tests.conftest import REPO, run_cli
+from tests.cli_run import run_deep
+from tests.conftest import run_cli
 
 
 def _set(config, key, value):
@@ -118,11 +117,9 @@ def _error_line(result):
 def test_a_negative_seed_is_one_line_and_writes_nothing_through_the_cli(tmp_path, cli):
   model_dir = tmp_path / "m"
   if cli == "deep":
-    result = subprocess.run(
-      [sys.executable, "-m", "deephub.cli.main", "trainer", "train", "toy",
-       "-p", "runtime.seed", "-1", "-p", "model.model_dir", str(model_dir)],
-      cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = run_deep(
+      "trainer", "train", "toy", "-p", "runtime.seed", "-1", "-p", "model.model_dir", str(model_dir)
+    )
   else:
     result = run_cli("--variant=toy", "--config.runtime.seed=-1", f"--config.model.model_dir={model_dir}")
   assert _error_line(result) == (

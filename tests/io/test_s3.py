@@ -15,7 +15,7 @@ import tensorflow as tf
 from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.resources import toy_data_dir
-from tests.cli_run import run_deep
+from tests.cli_run import child_env, run_deep
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.io
@@ -156,7 +156,7 @@ def test_cli_crash_after_s3_use_keeps_its_traceback_and_exit_1(toy_in_bucket):
   result = subprocess.run(
     [sys.executable, "-c", script, *_cli_args(toy_in_bucket)],
     cwd=REPO,
-    env={**os.environ, "PYTHONPATH": REPO},
+    env=child_env(),
     capture_output=True,
     text=True,
     timeout=300,
