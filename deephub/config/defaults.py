@@ -8,9 +8,13 @@ comment; durations carry their unit in the name (`_steps`, `_secs`).
 import ml_collections
 from ml_collections import config_dict
 
-# A field that may be None but otherwise holds the given type; overrides on the
-# command line are parsed as that type.
-optional = config_dict.placeholder
+
+def optional(field_type: type, default=None) -> config_dict.FieldReference:
+  """A field that may be None but otherwise holds `field_type` (overrides are parsed as that type).
+
+  Only these fields take None: engine/config_values.py refuses it elsewhere.
+  """
+  return config_dict.FieldReference(default, field_type=field_type)
 
 
 def feeder_config(**overrides) -> ml_collections.ConfigDict:
@@ -137,7 +141,8 @@ def base_config() -> ml_collections.ConfigDict:
   # Exactly one of the two checkpoint periods must be set.
   config.train.save_checkpoint_steps = optional(int)
   config.train.save_checkpoint_secs = optional(int)
-  # Checkpoints kept in model_dir (older ones are deleted).
+  # Checkpoints kept in model_dir (older ones are deleted); 1 or more
+  # (Estimator's 0 for "all" is refused: set a large number instead).
   config.train.keep_checkpoint_max = 5
   # Write training summaries on crossing a multiple of this step count.
   config.train.save_summary_steps = 100
@@ -152,8 +157,8 @@ def base_config() -> ml_collections.ConfigDict:
   # Evaluation runs this many batches per compiled call; SIGTERM and Ctrl-C
   # are acted on between loops and between those calls.
   config.train.steps_per_loop = 100
-  # Log progress (step, loss, steps/s, ETA) on crossing this step count.
-  config.train.log_step_count_steps = 100
+  # Log progress (step, loss, steps/s, ETA) on crossing this step count; None logs none.
+  config.train.log_step_count_steps = optional(int, 100)
   # Save the train input position with each checkpoint, so a resumed run
   # neither repeats nor skips examples of the current epoch.
   config.train.checkpoint_input_state = True

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import ml_collections
 from absl import logging
 
-from deephub.engine import distribute, preemption, progress
+from deephub.engine import config_values, distribute, preemption, progress
 from deephub.engine.actions import (
   Evaluate,
   EvaluationCallback,
@@ -49,12 +49,16 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   """Validates what training needs before anything is built or written.
 
   Raises:
-    UserError: no model_dir, a bad period (check_schedule), or a remote path
-      whose file system is not available.
+    UserError: no model_dir, a None where the defaults allow none, a bad
+      seed, keep_checkpoint_max or nan_policy (config_values.py), a bad period
+      (check_schedule), or a remote path whose file system is not available.
   """
   train, model_dir = config.train, config.model.model_dir
   if not model_dir:
     raise UserError("model.model_dir is empty; set it to the folder to train into")
+  config_values.check_no_none(config)
+  config_values.check_runtime(config.runtime)
+  config_values.check_train_values(train)
   check_schedule(train)
   remote.ensure_filesystems(
     {"model.model_dir": model_dir, "train.warm_start_check_point": train.warm_start_check_point}

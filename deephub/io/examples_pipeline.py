@@ -42,6 +42,8 @@ from deephub.io.record_index import RecordIndex
 CHUNK_RECORDS = 1024
 # Spreads per-epoch shuffle seeds apart.
 _EPOCH_SEED_STRIDE = 1_000_003
+# TensorFlow truncates seeds modulo this (random_seed._MAXINT32).
+_MAX_INT32 = 2**31 - 1
 
 # A batch of records as the format reads them (a string vector, or a dict
 # of column vectors) to `{name: tensor}`.
@@ -223,7 +225,7 @@ class ExamplesPipeline:
       records = records.shard(shard.num_input_pipelines, shard.input_pipeline_id)
     if self.batching.shuffle:
       seed = self.batching.seed + epoch * _EPOCH_SEED_STRIDE
-      records = records.shuffle(self.batching.shuffle_buffer_size, seed=seed)
+      records = _shuffle(records, self.batching.shuffle_buffer_size, seed)
     return records.batch(chunk)
 
   def _indexed_chunks(
@@ -308,12 +310,32 @@ def list_files(patterns: Sequence[str]) -> tuple[list[str], list[int]]:
   return files, sizes
 
 
+def _shuffle(records: tf.data.Dataset, buffer_size: int, seed: tf.Tensor | int) -> tf.data.Dataset:
+  """`records.shuffle(buffer_size, seed=seed)`, also under a global seed TensorFlow cannot combine.
+
+  With a tensor `seed` (it depends on the epoch) and a global seed that is 0
+  modulo 2**31 - 1 (`runtime.seed` 0, say), TensorFlow's seed helper compares
+  the two in Python and fails on the tensor. Under such a global seed only,
+  the shuffle is built with the graph seed unset: its order is then a
+  function of `seed` alone, as reproducible as under any other global seed.
+  """
+  graph = tf.compat.v1.get_default_graph()
+  if tf.executing_eagerly() or graph.seed is None or graph.seed % _MAX_INT32 != 0:
+    return records.shuffle(buffer_size, seed=seed)
+  global_seed, graph.seed = graph.seed, None
+  try:
+    return records.shuffle(buffer_size, seed=seed)
+  finally:
+    graph.seed = global_seed
+
+
 def check_feeder_keys(
   *,
   file_patterns: Sequence[str],
   batch_size: int,
   features_map: Mapping,
   shuffle: bool | str,
+  shuffle_buffer_size: int,
   max_examples: int,
   num_parallel_maps: int | None,
   prefetch: int | None,
@@ -321,18 +343,27 @@ def check_feeder_keys(
   """The checks every file-backed feeder makes first.
 
   Raises:
-    UserError: no file pattern, a batch_size below 1 or above a positive
-      max_examples, an empty features_map, an unknown shuffle, or a
-      num_parallel_maps / prefetch that is no count.
+    UserError: no file pattern, one that is no string, a batch_size below 1 or above a positive
+      max_examples, an empty features_map, an unknown shuffle, a
+      shuffle_buffer_size below 1 with shuffle True, or a num_parallel_maps
+      / prefetch that is no count.
   """
   if not file_patterns:
     raise UserError("feeder file_patterns is empty; set it to a list of TFRecord globs")
+  not_text = [pattern for pattern in file_patterns if not isinstance(pattern, str)]
+  if not_text:
+    raise UserError(f"feeder file_patterns holds {not_text[0]!r}; each entry must be a path glob (a string)")
   if batch_size < 1:
     raise UserError(f"feeder batch_size is {batch_size}; set it to 1 or more")
   if not features_map:
     raise UserError("feeder features_map is empty; name at least one feature")
   if not (isinstance(shuffle, bool) or shuffle == "global"):
     raise UserError(f"feeder shuffle is {shuffle!r}; use False, True (a buffer shuffle) or 'global'")
+  if shuffle is True and (not _is_count(shuffle_buffer_size) or shuffle_buffer_size < 1):
+    # tf.data's shuffle refuses it only once the pipeline runs, as a graph error.
+    raise UserError(
+      f"feeder shuffle_buffer_size is {shuffle_buffer_size!r}; set it to 1 or more, or shuffle to False"
+    )
   if num_parallel_maps is not None and (not _is_count(num_parallel_maps) or num_parallel_maps < 1):
     raise UserError(
       f"feeder num_parallel_maps is {num_parallel_maps!r}; set it to 1 or more, or None (AUTOTUNE)"

@@ -100,6 +100,7 @@ class TFRecordExamplesFeeder:
       batch_size=batch_size,
       features_map=features_map,
       shuffle=shuffle,
+      shuffle_buffer_size=shuffle_buffer_size,
       max_examples=max_examples,
       num_parallel_maps=num_parallel_maps,
       prefetch=prefetch,

@@ -46,6 +46,13 @@ class CyclicalCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     return {"min_lr": self.min_lr, "max_lr": self.max_lr, "cycle_size_steps": self.cycle_size_steps}
 
 
+def _check_number(learning_rate) -> None:
+  # Keras' own error for None or a string is a traceback; NaN stays allowed
+  # (it ends in the engine's one-line non-finite loss error).
+  if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+    raise UserError(f"model.learning_rate is {learning_rate!r}; set it to a number such as 0.001")
+
+
 def learning_rate_schedule(
   learning_rate: float,
   *,
@@ -61,7 +68,8 @@ def learning_rate_schedule(
   """Returns `learning_rate`, or the one schedule family whose params are set.
 
   Raises:
-    UserError: params of two families, or an incomplete or invalid family.
+    UserError: params of two families, an incomplete or invalid family, or
+      a learning_rate that is no number where it is used.
   """
   families = {
     "exponential decay": {
@@ -77,6 +85,8 @@ def learning_rate_schedule(
   chosen = [name for name, params in families.items() if any(v is not None for v in params.values())]
   if len(chosen) > 1:
     raise UserError(f"model sets params of {' and '.join(chosen)} learning-rate schedules; keep one")
+  if not chosen or chosen[0] == "exponential decay":  # The families that start from learning_rate.
+    _check_number(learning_rate)
   if not chosen:
     return learning_rate
   missing = [f"model.{key}" for key, value in families[chosen[0]].items() if value is None]

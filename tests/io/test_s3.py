@@ -15,7 +15,7 @@ import tensorflow as tf
 from deephub.engine import train_and_evaluate
 from deephub.errors import UserError
 from deephub.resources import toy_data_dir
-from tests.cli_run import run_deep
+from tests.cli_run import child_env, run_deep
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.io
@@ -125,8 +125,8 @@ def _cli_args(bucket, *extra):
     (("--config.train.eval_feeder.file_patterns={bucket}/nothing/v-*",), 2, "matches no file"),
     # A NaN loss is the user's to fix: one line, exit 2.
     (("--config.model.learning_rate=nan",), 2, "deephub: error: loss is nan"),
-    # A crash after S3 was used keeps its traceback and exit 1 (an unchecked seed fails in Keras).
-    (("--config.runtime.seed=-1",), 1, "ValueError: Seed must be between"),
+    # A bad seed is refused before anything is written: one line, exit 2.
+    (("--config.runtime.seed=-1",), 2, "deephub: error: runtime.seed is -1"),
   ],
 )
 def test_cli_exits_with_its_real_code_after_s3_use(toy_in_bucket, extra, code, stderr_has):
@@ -136,6 +136,36 @@ def test_cli_exits_with_its_real_code_after_s3_use(toy_in_bucket, extra, code, s
   assert "pure virtual method called" not in result.stderr
   if code == 0:
     assert tf.train.latest_checkpoint(f"{toy_in_bucket}/runs/cli").endswith("model.ckpt-2")
+
+
+def test_cli_crash_after_s3_use_keeps_its_traceback_and_exit_1(toy_in_bucket):
+  # No config value reaches a bug any more, so the child plants one: the real
+  # `python -m deephub.train` entry point, with the work after the last loop
+  # (the final checkpoint to S3 comes first) raising as a bug would.
+  script = (
+    "import sys\n"
+    "from deephub import train\n"
+    "from deephub.engine import schedule\n"
+    "def finish(self, outcome):\n"
+    "  self.save.save(int(self.global_step.numpy()))\n"
+    "  raise RuntimeError('planted bug after S3 use')\n"
+    "schedule.Schedule.finish = finish\n"
+    "sys.argv = ['deephub.train', *sys.argv[1:]]\n"
+    "train.run()\n"
+  )
+  result = subprocess.run(
+    [sys.executable, "-c", script, *_cli_args(toy_in_bucket)],
+    cwd=REPO,
+    env=child_env(),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" in result.stderr and "RuntimeError: planted bug after S3 use" in result.stderr
+  assert "deephub: error:" not in result.stderr
+  assert "pure virtual method called" not in result.stderr
+  assert tf.train.latest_checkpoint(f"{toy_in_bucket}/runs/cli").endswith("model.ckpt-2")  # S3 was written.
 
 
 @pytest.mark.parametrize("code", [0, 3])

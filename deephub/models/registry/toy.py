@@ -8,6 +8,7 @@ model and an Estimator.
 import keras
 import tensorflow as tf
 
+from deephub.errors import UserError
 from deephub.models.base import Tensors
 from deephub.models.classifier import Classifier
 
@@ -44,7 +45,12 @@ class DebugToyModel(Classifier):
       variants decay the same way here.
     **params: the `Classifier` params (num_classes, learning_rate, the
       schedule) and the engine's `feature_names` / `label_names`.
+
+    Raises:
+      UserError: `hidden_neurons` below 1 (Keras would refuse the shape with a traceback).
     """
+    if hidden_neurons < 1:
+      raise UserError(f"model.hidden_neurons is {hidden_neurons}; set it to 1 or more")
     super().__init__(staircase=staircase, **params)
     self._network = _ToyNetwork(hidden_neurons=hidden_neurons, num_classes=self.num_classes)
 
