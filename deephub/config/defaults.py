@@ -141,9 +141,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Exactly one of the two checkpoint periods must be set.
   config.train.save_checkpoint_steps = optional(int)
   config.train.save_checkpoint_secs = optional(int)
-  # Checkpoints kept in model_dir (older ones are deleted); 1 or more
-  # (Estimator's 0 for "all" is refused: set a large number instead).
-  config.train.keep_checkpoint_max = 5
+  # Checkpoints kept in model_dir (older ones are deleted); 0 or None keeps
+  # every checkpoint, as Estimator's RunConfig did.
+  config.train.keep_checkpoint_max = optional(int, 5)
   # Write training summaries on crossing a multiple of this step count.
   config.train.save_summary_steps = 100
   # Evaluate every this many seconds of training; None evaluates after every

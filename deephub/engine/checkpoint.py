@@ -120,11 +120,12 @@ def _restore_iterations(iterations, beta_power: tf.Tensor, beta: float) -> None:
 class CheckpointSaver:
   """Saves and restores named entries as `model_dir/model.ckpt-<step>`."""
 
-  def __init__(self, model_dir: str, entries: Mapping[str, Entry], *, keep_checkpoint_max: int = 5):
+  def __init__(self, model_dir: str, entries: Mapping[str, Entry], *, keep_checkpoint_max: int | None = 5):
     """Args:
     model_dir: folder of the checkpoints and the `checkpoint` state file.
     entries: checkpoint key -> Entry; must include `global_step`.
     keep_checkpoint_max: newest checkpoints kept; older ones are deleted.
+      0 or None keeps every checkpoint (Estimator's RunConfig meaning).
     """
     self.model_dir = model_dir
     self.entries = dict(entries)
@@ -170,7 +171,8 @@ class CheckpointSaver:
       )
     # Only older checkpoints: a newer one (damaged, or another writer's) is never pruned.
     listed = [p for p in self._listed() if checkpoint_files.rank(p) < step]
-    kept = listed[-(self.keep_checkpoint_max - 1) :] if self.keep_checkpoint_max > 1 else []
+    keep = self.keep_checkpoint_max
+    kept = list(listed) if not keep else listed[-(keep - 1) :] if keep > 1 else []
     kept.append(name)
     # The state file is replaced atomically, and only after every bundle is complete.
     self._check_state_not_newer(step)

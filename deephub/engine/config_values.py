@@ -67,7 +67,7 @@ def check_train_values(train: ml_collections.ConfigDict) -> None:
   """Validates the `train` values other than the periods (those are schedule.check_schedule's).
 
   Raises:
-    UserError: a keep_checkpoint_max below 1, an unknown nan_policy or a
+    UserError: a negative keep_checkpoint_max, an unknown nan_policy or a
       negative nan_max_rollbacks (both would only surface at the first NaN).
   """
   if train.nan_policy not in _NAN_POLICIES:
@@ -75,9 +75,7 @@ def check_train_values(train: ml_collections.ConfigDict) -> None:
   if train.nan_max_rollbacks < 0:
     raise UserError(f"train.nan_max_rollbacks is {train.nan_max_rollbacks}; set it to 0 or more")
   keep = train.keep_checkpoint_max
-  if keep < 1:
-    # Estimator's 0 kept every checkpoint; the saver here would silently keep one.
+  if keep is not None and keep < 0:
     raise UserError(
-      f"train.keep_checkpoint_max is {keep}; set it to 1 or more "
-      "(to keep every checkpoint, set a number above the checkpoints the run writes)"
+      f"train.keep_checkpoint_max is {keep}; set it to 1 or more, or 0 to keep every checkpoint"
     )

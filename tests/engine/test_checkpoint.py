@@ -70,6 +70,21 @@ def test_restore_round_trip_including_adam_step(tmp_path):
   np.testing.assert_array_equal(net.kernel.numpy(), reader.get_tensor("net/kernel"))
 
 
+@pytest.mark.parametrize("keep", [0, None])
+def test_keep_checkpoint_max_0_or_none_keeps_every_checkpoint_as_estimator_did(tmp_path, keep):
+  _, _, step, entries = setup_state()
+  saver = CheckpointSaver(str(tmp_path), entries, keep_checkpoint_max=keep)
+  for n in (1, 2, 3, 4, 5, 6, 7):
+    step.assign(n)
+    saver.save(n)
+  assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".index")) == [
+    f"model.ckpt-{n}.index" for n in (1, 2, 3, 4, 5, 6, 7)
+  ]
+  state = tf.train.get_checkpoint_state(str(tmp_path))
+  listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+  assert listed == [f"model.ckpt-{n}" for n in range(1, 8)]
+
+
 def test_keep_checkpoint_max_and_relative_state_file(tmp_path):
   _, _, step, entries = setup_state()
   saver = CheckpointSaver(str(tmp_path), entries, keep_checkpoint_max=2)
