@@ -231,17 +231,19 @@ def _fixed_default(value: Any, shape: list, dtype: str, *, where: str) -> Any:
 
 def decoders(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, Callable[[tf.Tensor], tf.Tensor]]:
   """Returns `{name: batch_decoder}` for the entries that need decoding after parsing (images)."""
-  return {
-    name: _image_decoder(**_image_options(entry_config(entry, where=name), where=name))
-    for name, entry in features_map.items()
-    if feature_type(entry_config(entry, where=name), where=name) == "ImageFeature"
-  }
+  images = _image_entries(features_map)
+  return {name: _image_decoder(_image_spec(**options), **options) for name, options in images.items()}
 
 
 def decoded_specs(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, tf.TensorSpec]:
   """Returns `{name: spec of a decoded batch}` for the entries `decoders` decodes (images)."""
+  return {name: _image_spec(**options) for name, options in _image_entries(features_map).items()}
+
+
+def _image_entries(features_map: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
+  """`{name: checked ImageFeature options}` for the image entries of a map."""
   return {
-    name: _image_spec(**_image_options(entry_config(entry, where=name), where=name))
+    name: _image_options(entry_config(entry, where=name), where=name)
     for name, entry in features_map.items()
     if feature_type(entry_config(entry, where=name), where=name) == "ImageFeature"
   }
@@ -293,6 +295,7 @@ def _image_spec(
 
 
 def _image_decoder(
+  batch_spec: tf.TensorSpec,
   *,
   decode_format: str,
   channels: int,
@@ -301,16 +304,9 @@ def _image_decoder(
   enforced_dtype: str,
   standard_scaling: bool,
 ) -> Callable[[tf.Tensor], tf.Tensor]:
-  """Returns `decode(strings[batch]) -> images[batch, h, w, c]`."""
+  """Returns `decode(strings[batch]) -> images[batch, h, w, c]`, batches of `batch_spec` (`_image_spec`)."""
   dtype = _IMAGE_DTYPES[enforced_dtype]
   resize = resize_height is not None
-  batch_spec = _image_spec(
-    decode_format=decode_format,
-    channels=channels,
-    resize_height=resize_height,
-    resize_width=resize_width,
-    enforced_dtype=enforced_dtype,
-  )
 
   def decode_one(data: tf.Tensor) -> tf.Tensor:
     if decode_format == "jpeg":
